@@ -1,0 +1,346 @@
+//! The plugin model (DESIGN §3).
+//!
+//! A plugin is a type implementing one of [`SourcePlugin`], [`TransformPlugin`] or [`SinkPlugin`]:
+//! a `NAME` (the TOML `type` value), a `Config` (serde, `deny_unknown_fields`, every field
+//! documented: the docs become `tributary plugins` and the JSON Schema) and a pure `build` step
+//! that validates and constructs without network or file I/O, so `tributary validate` can build
+//! every component of a pipeline safely. What `build` returns is a runtime object:
+//!
+//! - [`Source`]: opens into a stream of Arrow `RecordBatch`es. The stream is pull-based: not
+//!   polling it is backpressure.
+//! - [`Transform`]: a per-batch function, applied inline in the task that produced the batch.
+//! - [`Sink`]: receives batches with [`Sink::write`], then commits with a consuming
+//!   [`Sink::finish`]. **The commit contract:** nothing a sink writes may become visible to
+//!   readers before `finish` returns `Ok`; a sink dropped without `finish` (a failed or
+//!   interrupted run) commits nothing. The runtime calls `finish` only when every source ended
+//!   cleanly and every sink accepted every batch.
+//!
+//! ```
+//! use arrow::datatypes::SchemaRef;
+//! use arrow::record_batch::RecordBatch;
+//! use tributary_core::plugin::{BuildContext, BuildInput, Transform, TransformPlugin};
+//! use tributary_core::{BuildError, RunError};
+//!
+//! /// `type = "passthrough"`: forwards every batch unchanged.
+//! pub struct Passthrough;
+//!
+//! /// Configuration of `passthrough` (it has none).
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct PassthroughConfig {}
+//!
+//! struct PassthroughTransform(SchemaRef);
+//!
+//! impl Transform for PassthroughTransform {
+//!     fn output_schema(&self) -> SchemaRef { self.0.clone() }
+//!     fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError> { Ok(Some(batch)) }
+//! }
+//!
+//! impl TransformPlugin for Passthrough {
+//!     const NAME: &'static str = "passthrough";
+//!     const DESCRIPTION: &'static str = "Forwards every batch unchanged.";
+//!     type Config = PassthroughConfig;
+//!     fn build(_: Self::Config, input: &BuildInput, _: &BuildContext) -> Result<Box<dyn Transform>, BuildError> {
+//!         Ok(Box::new(PassthroughTransform(input.schema.clone())))
+//!     }
+//! }
+//! ```
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{BuildError, RunError};
+
+/// A stream of record batches, as produced by a [`Source`].
+pub type BatchStream = BoxStream<'static, Result<RecordBatch, RunError>>;
+
+/// The type behind a `[sources.ID]` table.
+pub trait SourcePlugin: 'static {
+    /// The TOML `type` value.
+    const NAME: &'static str;
+    /// One line for `tributary plugins`.
+    const DESCRIPTION: &'static str;
+    /// The component's configuration (`#[serde(deny_unknown_fields)]`, every field documented).
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
+    /// Validates the configuration and constructs the source. No network or file I/O.
+    fn build(config: Self::Config, ctx: &BuildContext) -> Result<Box<dyn Source>, BuildError>;
+}
+
+/// The type behind a `[transforms.ID]` table.
+pub trait TransformPlugin: 'static {
+    /// The TOML `type` value.
+    const NAME: &'static str;
+    /// One line for `tributary plugins`.
+    const DESCRIPTION: &'static str;
+    /// The component's configuration.
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
+    /// Validates the configuration against the input and constructs the transform. No I/O.
+    fn build(
+        config: Self::Config,
+        input: &BuildInput,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Transform>, BuildError>;
+}
+
+/// The type behind a `[sinks.ID]` table.
+pub trait SinkPlugin: 'static {
+    /// The TOML `type` value.
+    const NAME: &'static str;
+    /// One line for `tributary plugins`.
+    const DESCRIPTION: &'static str;
+    /// The component's configuration.
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
+    /// Validates the configuration against the input and constructs the sink. No I/O.
+    fn build(
+        config: Self::Config,
+        input: &BuildInput,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Sink>, BuildError>;
+}
+
+/// A running source of record batches.
+pub trait Source: Send + 'static {
+    /// The schema of every batch the stream yields.
+    fn schema(&self) -> SchemaRef;
+
+    /// Value domains this source guarantees for some of its columns (for example, the Graph
+    /// source only emits the `folders` it was configured with). Transforms directly below the
+    /// source see them in [`BuildInput::domains`] and can warn about work fetched for nothing.
+    fn domains(&self) -> Vec<ValueDomain> {
+        Vec::new()
+    }
+
+    /// Starts the source. Network and file I/O begins here (lazily, as the stream is polled).
+    /// The stream should end early, cleanly, when `ctx.cancel` fires.
+    fn open(self: Box<Self>, ctx: &RunContext) -> BatchStream;
+}
+
+/// A per-batch function applied inline between a source and its sinks.
+pub trait Transform: Send + Sync + 'static {
+    /// The schema of every batch [`Transform::apply`] returns.
+    fn output_schema(&self) -> SchemaRef;
+
+    /// Transforms one batch. `Ok(None)` drops it (for example, a filter that kept no row):
+    /// transforms never forward empty batches.
+    fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError>;
+}
+
+/// A destination for record batches, with an explicit commit.
+///
+/// Call order: [`Sink::start`] once, [`Sink::write`] for each batch, then [`Sink::finish`]
+/// exactly once — or drop the sink to abandon the run. `finish` flushes, makes the data visible
+/// atomically (rename, completed upload, table commit) and reports what it committed.
+pub trait Sink: Send + 'static {
+    /// Called once before the first write, with the run's identity (run id for file names, ...).
+    /// Sinks may do I/O here (create a directory, check a bucket).
+    fn start<'a>(&'a mut self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
+        let _ = ctx;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Writes one batch. Data written here must stay invisible to readers until `finish`.
+    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>>;
+
+    /// `false` once the sink wants no more data (a row limit was reached, standard output was
+    /// closed). The runtime then stops feeding it and, when no sink wants data, stops the sources
+    /// early; the run still ends successfully and `finish` is still called.
+    fn wants_more(&self) -> bool {
+        true
+    }
+
+    /// Flushes and commits everything written, atomically, and reports it.
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>>;
+}
+
+/// What a sink committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SinkReport {
+    /// Rows committed.
+    pub rows: u64,
+    /// Files (or objects) committed.
+    pub files: u64,
+    /// Bytes committed.
+    pub bytes: u64,
+    /// Where the data went (a directory, a URL, `stdout`).
+    pub location: Option<String>,
+}
+
+/// What a build step knows about its input.
+#[derive(Debug, Clone)]
+pub struct BuildInput {
+    /// The schema of every batch the component will receive. With fan-in, all inputs agree on it.
+    pub schema: SchemaRef,
+    /// Value domains guaranteed by the upstream component, when it is a source feeding this
+    /// component directly (empty otherwise).
+    pub domains: Vec<ValueDomain>,
+}
+
+/// "Column `column` only ever holds one of `values`, as configured by `configured_by`."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueDomain {
+    /// The column.
+    pub column: String,
+    /// Every value the column can take in this source's output.
+    pub values: Vec<String>,
+    /// The config key that controls the domain, as `sources.ID.key` (used in warnings).
+    pub configured_by: String,
+}
+
+/// Context for a build step: who is being built, and a place to leave warnings.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The component's id (the `ID` of `[sinks.ID]`).
+    pub id: String,
+    /// `sources`, `transforms` or `sinks`.
+    pub section: &'static str,
+    warnings: Arc<Mutex<Vec<BuildWarning>>>,
+}
+
+/// A warning left by a plugin at build time (printed by `validate` and `run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildWarning {
+    /// `sources.ID`, `transforms.ID` or `sinks.ID`.
+    pub component: String,
+    /// The config key concerned, if any.
+    pub key: Option<String>,
+    /// The warning.
+    pub message: String,
+}
+
+impl BuildContext {
+    /// A context for building component `id` of `section` in `pipeline`.
+    pub fn new(pipeline: impl Into<String>, section: &'static str, id: impl Into<String>) -> Self {
+        Self {
+            pipeline: pipeline.into(),
+            id: id.into(),
+            section,
+            warnings: Arc::default(),
+        }
+    }
+
+    /// The same pipeline, another component (warnings are shared).
+    pub fn for_component(&self, section: &'static str, id: impl Into<String>) -> Self {
+        Self {
+            pipeline: self.pipeline.clone(),
+            id: id.into(),
+            section,
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// `section.id`, for messages.
+    pub fn component(&self) -> String {
+        format!("{}.{}", self.section, self.id)
+    }
+
+    /// Leaves a warning about `key` (or the component as a whole).
+    pub fn warn(&self, key: Option<&str>, message: impl Into<String>) {
+        let warning = BuildWarning {
+            component: self.component(),
+            key: key.map(str::to_owned),
+            message: message.into(),
+        };
+        if let Ok(mut all) = self.warnings.lock() {
+            all.push(warning);
+        }
+    }
+
+    /// Every warning left so far by any component of the pipeline.
+    pub fn warnings(&self) -> Vec<BuildWarning> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
+
+/// Context for a running component.
+#[derive(Clone)]
+pub struct RunContext {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The component's id (the `ID` of `[sinks.ID]`).
+    pub id: String,
+    /// A unique id for this run (sortable: a UUIDv7), used in file names and manifests.
+    pub run_id: String,
+    /// Fires when the run must stop (Ctrl-C, another component failed, every sink is done).
+    pub cancel: CancellationToken,
+    /// In-process services a plugin may start (for example the embedded Graph emulator).
+    pub services: Services,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("pipeline", &self.pipeline)
+            .field("id", &self.id)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunContext {
+    /// A context for tests and tools: a fresh run id, no services.
+    pub fn for_test(id: &str) -> Self {
+        Self {
+            pipeline: "test".into(),
+            id: id.into(),
+            run_id: new_run_id(),
+            cancel: CancellationToken::new(),
+            services: Services::default(),
+        }
+    }
+}
+
+/// A new sortable run id: `YYYYMMDDTHHMMSSZ-<8 hex>`, unique per run, safe in file names.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let rand = uuid::Uuid::now_v7().simple().to_string();
+    // The tail of a v7 UUID is random; 8 hex chars next to a second-resolution time is plenty.
+    format!("{now}-{}", &rand[rand.len() - 8..])
+}
+
+/// A service that a plugin can start in-process, by name (for example `graph-emulator`, used by
+/// `base_url = "embedded"`). Registered by the binary so plugins don't depend on each other.
+pub trait EmbeddedService: Send + Sync + 'static {
+    /// Starts an instance and returns its base URL and a guard that keeps it alive.
+    fn start(&self) -> BoxFuture<'static, Result<EmbeddedHandle, RunError>>;
+}
+
+/// A started embedded service: its URL, alive as long as `guard` is.
+pub struct EmbeddedHandle {
+    /// Base URL, e.g. `http://127.0.0.1:43123`.
+    pub url: String,
+    /// Dropping this stops the service.
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+/// In-process services by name.
+#[derive(Clone, Default)]
+pub struct Services {
+    map: BTreeMap<&'static str, Arc<dyn EmbeddedService>>,
+}
+
+impl Services {
+    /// Registers `service` under `name`.
+    pub fn register(&mut self, name: &'static str, service: Arc<dyn EmbeddedService>) {
+        self.map.insert(name, service);
+    }
+
+    /// Starts the service registered as `name`.
+    pub async fn start(&self, name: &str) -> Result<EmbeddedHandle, RunError> {
+        match self.map.get(name) {
+            Some(service) => service.start().await,
+            None => Err(RunError::msg(format!(
+                "no embedded service `{name}` is available in this build of tributary"
+            ))),
+        }
+    }
+}

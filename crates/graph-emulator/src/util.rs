@@ -253,7 +253,11 @@ pub(crate) fn push_query_value(out: &mut Vec<u8>, s: &str) {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b);
         } else {
-            out.extend_from_slice(&[b'%', HEX_UPPER[(b >> 4) as usize], HEX_UPPER[(b & 15) as usize]]);
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[(b >> 4) as usize],
+                HEX_UPPER[(b & 15) as usize],
+            ]);
         }
     }
 }

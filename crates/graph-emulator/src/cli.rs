@@ -1,0 +1,268 @@
+//! `tributary emulate`: run the emulator standalone.
+//!
+//! Prints exactly one line to stdout, `graph emulator listening on http://127.0.0.1:PORT`,
+//! then a hint with the token and page ids to stderr, and serves until Ctrl-C or SIGTERM.
+//! Unlike the library default, the standalone emulator enforces Meta's documented
+//! 2 calls/second per page unless `--rate-limit 0`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::config::{
+    DEFAULT_HEAVY_THRESHOLD, DEFAULT_MAX_LIMIT, DEFAULT_MESSAGES_PER_THREAD, DEFAULT_PAGES,
+    DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEMO_TOKEN, EmulatorConfig, Faults, InjectedError,
+    Latency, MessageCount, ThreadCount, ThrottleCode, Trigger, TruncateMode,
+};
+
+/// The standalone emulator's command-line options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulateArgs {
+    /// Port on 127.0.0.1 (0 picks a free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed of the synthetic data: the same seed serves the same bytes.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Number of pages (ids 104857600000001, 104857600000002, ...).
+    #[arg(long, default_value_t = DEFAULT_PAGES)]
+    pub pages: usize,
+    /// Mean threads per (page, platform, folder); exact with --exact-threads.
+    #[arg(long, default_value_t = DEFAULT_THREADS_PER_UNIT)]
+    pub threads_per_unit: usize,
+    /// Give every (page, platform, folder) exactly --threads-per-unit threads.
+    #[arg(long)]
+    pub exact_threads: bool,
+    /// Maximum messages per thread; exact with --exact-messages.
+    #[arg(long, default_value_t = DEFAULT_MESSAGES_PER_THREAD)]
+    pub messages_per_thread: usize,
+    /// Give every thread exactly --messages-per-thread messages.
+    #[arg(long)]
+    pub exact_messages: bool,
+    /// Calls per second allowed per page (Meta documents 2); 0 disables the limit.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate_limit: f64,
+    /// Error for calls beyond the rate limit: 613, 80006 or alternate.
+    #[arg(long, default_value = "613")]
+    pub rate_limit_code: String,
+    /// Latency added to every Graph response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// With this, latency is uniform between --latency-ms and --latency-max-ms.
+    #[arg(long)]
+    pub latency_max_ms: Option<u64>,
+    /// Require appsecret_proof computed with this app secret.
+    #[arg(long, env = "GRAPH_EMULATOR_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
+    /// Largest `limit` served (larger values are clamped).
+    #[arg(long, default_value_t = DEFAULT_MAX_LIMIT)]
+    pub max_limit: usize,
+    /// `limit × messages.limit` above which a list request fails with code 1 "reduce the amount of data".
+    #[arg(long, default_value_t = DEFAULT_HEAVY_THRESHOLD)]
+    pub heavy_threshold: usize,
+    /// Inject a fault, KIND=WHEN (repeatable). KIND: connection-reset, truncate-body,
+    /// empty-page, repeat-across-boundary, move-to-top, transient, reduce-data, error-1,
+    /// error-2, error-4, error-17, error-32, error-613, error-80006, error-10, error-200,
+    /// error-230, error-368, error-190, http-503, error-in-200. WHEN: a rate like 0.05,
+    /// `@N` (the Nth request of each page/platform/folder) or `every:N`.
+    #[arg(long = "fault", value_name = "KIND=WHEN")]
+    pub faults: Vec<String>,
+    /// How truncate-body cuts: close-early (full Content-Length, then close) or short-body.
+    #[arg(long, default_value = "close-early")]
+    pub truncate_mode: String,
+    /// Make threads k*N-1 and k*N of every unit share one updated_time.
+    #[arg(long)]
+    pub equal_times_every: Option<usize>,
+    /// Origin to write into paging links instead of http://127.0.0.1:PORT.
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+fn parse_trigger(when: &str) -> anyhow::Result<Trigger> {
+    if let Some(n) = when.strip_prefix('@') {
+        return Ok(Trigger::Nth(n.parse().context("`@N` needs an integer N")?));
+    }
+    if let Some(n) = when.strip_prefix("every:") {
+        return Ok(Trigger::EveryNth(
+            n.parse().context("`every:N` needs an integer N")?,
+        ));
+    }
+    let rate: f64 = when
+        .parse()
+        .with_context(|| format!("`{when}` is neither a rate (0.05), `@N` nor `every:N`"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        bail!("fault rate {rate} must be between 0 and 1");
+    }
+    Ok(Trigger::Rate(rate))
+}
+
+/// Parses one `--fault KIND=WHEN` into `faults`.
+pub fn apply_fault(faults: &mut Faults, spec: &str) -> anyhow::Result<()> {
+    let (kind, when) = spec
+        .split_once('=')
+        .with_context(|| format!("fault `{spec}` must look like KIND=WHEN, e.g. transient=0.05"))?;
+    let trigger = parse_trigger(when)?;
+    match kind {
+        "connection-reset" | "reset" => faults.connection_reset = trigger,
+        "truncate-body" | "truncate" => faults.truncate_body = trigger,
+        "empty-page" => faults.empty_page = trigger,
+        "repeat-across-boundary" | "repeat" => faults.repeat_across_boundary = trigger,
+        "move-to-top" => faults.move_to_top = trigger,
+        "transient" => faults.errors.push(crate::ErrorFault {
+            error: InjectedError::Transient2,
+            trigger,
+        }),
+        other => {
+            let Some(error) = InjectedError::ALL.into_iter().find(|e| e.name() == other) else {
+                bail!("unknown fault kind `{other}` (see `--help` for the list)");
+            };
+            faults.errors.push(crate::ErrorFault { error, trigger });
+        }
+    }
+    Ok(())
+}
+
+impl EmulateArgs {
+    /// The configuration these options describe.
+    pub fn to_config(&self) -> anyhow::Result<EmulatorConfig> {
+        let mut faults = Faults::none();
+        for f in &self.faults {
+            apply_fault(&mut faults, f)?;
+        }
+        faults.truncate_mode = match self.truncate_mode.as_str() {
+            "close-early" => TruncateMode::CloseEarly,
+            "short-body" => TruncateMode::ShortBody,
+            other => bail!("--truncate-mode must be close-early or short-body, not `{other}`"),
+        };
+        faults.equal_times_every = self.equal_times_every;
+        let rate_limit_code = match self.rate_limit_code.as_str() {
+            "613" => ThrottleCode::Code613,
+            "80006" => ThrottleCode::Code80006,
+            "alternate" => ThrottleCode::Alternate,
+            other => bail!("--rate-limit-code must be 613, 80006 or alternate, not `{other}`"),
+        };
+        if !self.rate_limit.is_finite() || self.rate_limit < 0.0 {
+            bail!("--rate-limit must be 0 (off) or a positive number of calls per second");
+        }
+        let latency = match (self.latency_ms, self.latency_max_ms) {
+            (0, None) => Latency::None,
+            (ms, None) => Latency::Fixed(Duration::from_millis(ms)),
+            (min, Some(max)) if max >= min => Latency::Uniform {
+                min: Duration::from_millis(min),
+                max: Duration::from_millis(max),
+            },
+            _ => bail!("--latency-max-ms must be at least --latency-ms"),
+        };
+        Ok(EmulatorConfig {
+            seed: self.seed,
+            port: self.port,
+            public_url: self.public_url.clone(),
+            pages: self.pages,
+            threads_per_unit: if self.exact_threads {
+                ThreadCount::Exact(self.threads_per_unit)
+            } else {
+                ThreadCount::Around(self.threads_per_unit)
+            },
+            messages_per_thread: if self.exact_messages {
+                MessageCount::Exact(self.messages_per_thread)
+            } else {
+                MessageCount::UpTo(self.messages_per_thread)
+            },
+            app_secret: self.app_secret.clone(),
+            max_limit: self.max_limit.max(1),
+            heavy_threshold: self.heavy_threshold,
+            rate_limit_per_page: (self.rate_limit > 0.0).then_some(self.rate_limit),
+            rate_limit_code,
+            latency,
+            faults,
+            ..EmulatorConfig::default()
+        })
+    }
+}
+
+/// Runs the emulator until Ctrl-C or SIGTERM.
+pub async fn run(args: EmulateArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let emu = crate::start(config)
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "graph emulator listening on {}", emu.base_url())?;
+        out.flush()?;
+    }
+    let pages = emu.page_ids();
+    let shown: Vec<&str> = pages.iter().take(5).map(String::as_str).collect();
+    eprintln!(
+        "token: {DEMO_TOKEN}  pages: {}{}  (try {}/v19.0/{}/conversations?access_token={DEMO_TOKEN}; ground truth at {}/__emulator/ground_truth)",
+        shown.join(","),
+        if pages.len() > shown.len() {
+            ",..."
+        } else {
+            ""
+        },
+        emu.base_url(),
+        shown.first().copied().unwrap_or("PAGE_ID"),
+        emu.base_url(),
+    );
+    wait_for_signal().await?;
+    emu.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulateArgs,
+    }
+
+    #[test]
+    fn parses_faults_and_defaults_to_two_calls_per_second() {
+        let cli = Cli::try_parse_from([
+            "emulate",
+            "--fault",
+            "transient=0.05",
+            "--fault",
+            "empty-page=@3",
+            "--fault",
+            "error-613=every:4",
+        ])
+        .unwrap();
+        let cfg = cli.args.to_config().unwrap();
+        assert_eq!(cfg.rate_limit_per_page, Some(2.0));
+        assert_eq!(cfg.faults.empty_page, Trigger::Nth(3));
+        assert_eq!(cfg.faults.errors.len(), 2);
+        assert_eq!(cfg.faults.errors[1].error, InjectedError::RateLimit613);
+        assert!(
+            Cli::try_parse_from(["emulate", "--fault", "nope=1"])
+                .unwrap()
+                .args
+                .to_config()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests: real HTTP (reqwest) against the emulator on 127.0.0.1:0.
+
+mod common;

@@ -22,7 +22,7 @@ pub const DEFAULT_LIMIT: usize = 25;
 pub const DEFAULT_MAX_LIMIT: usize = 100;
 /// `limit × messages.limit` above which a list request fails with code 1 "Please reduce the
 /// amount of data you're asking for" (HTTP 500). With the default a client asking for
-/// `limit=100` and `messages.limit(50)` succeeds after halving `limit` twice.
+/// `limit=100` and `messages.limit(50)` succeeds after halving `limit` once.
 pub const DEFAULT_HEAVY_THRESHOLD: usize = 2500;
 /// Only the newest this-many messages of a thread have details (Graph's documented cap).
 pub const DETAIL_MESSAGES: usize = 20;

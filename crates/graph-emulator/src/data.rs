@@ -158,8 +158,8 @@ const K_CUSTOMER: u64 = 0x6375_7374;
 const K_T0: u64 = 0x7430;
 const K_TIME: u64 = 0x7469_6d65;
 const K_MSGS: u64 = 0x6d73_6773;
-const K_MSG: u64 = 0x6d73_67;
-const K_COUNT: u64 = 0x636f_756e_74;
+const K_MSG: u64 = 0x006d_7367;
+const K_COUNT: u64 = 0x0063_6f75_6e74;
 
 /// Newest base thread times sit within the day before this instant (2026-11-20T12:00:00Z).
 pub(crate) const BASE_EPOCH: i64 = days_from_civil(2026, 11, 20) * 86_400 + 12 * 3600;
@@ -335,7 +335,9 @@ impl Dataset {
     /// `updated_time` of base thread `index` (before any mutation).
     pub fn base_time(&self, unit: UnitKey, index: u32) -> i64 {
         match self.equal_every {
-            Some(n) if index > 0 && index as usize % n == 0 => self.raw_time(unit, index - 1),
+            Some(n) if index > 0 && (index as usize).is_multiple_of(n) => {
+                self.raw_time(unit, index - 1)
+            }
             _ => self.raw_time(unit, index),
         }
     }
@@ -555,11 +557,11 @@ impl ThreadData<'_> {
 
     /// Thread-level choices that tests may want to find.
     pub fn has_name(&self) -> bool {
-        (self.th >> 16) % 3 == 0
+        (self.th >> 16).is_multiple_of(3)
     }
 
     pub fn has_extra_field(&self) -> bool {
-        (self.th >> 20) % 8 == 0
+        (self.th >> 20).is_multiple_of(8)
     }
 
     pub fn name_index(&self, n: usize) -> usize {
@@ -595,8 +597,11 @@ impl ThreadData<'_> {
             seq,
             created,
             from_customer,
-            sticker: !special && pos >= extra && seq + 1 != self.base_msgs && (h >> 8) % 29 == 0,
-            attachment: !special && (h >> 16) % 11 == 0,
+            sticker: !special
+                && pos >= extra
+                && seq + 1 != self.base_msgs
+                && (h >> 8).is_multiple_of(29),
+            attachment: !special && (h >> 16).is_multiple_of(11),
         })
     }
 

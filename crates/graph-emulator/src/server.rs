@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -43,7 +44,9 @@ use crate::util::{hash, unit_f64};
 /// hyper drop the connection), or streamed (ground truth).
 pub(crate) enum RespBody {
     Full(Option<Bytes>),
-    Cut(Option<Bytes>),
+    /// The first part of a body; after a short pause (so hyper flushes the head and the part)
+    /// the body fails, and hyper closes the connection short of the announced length.
+    Cut(Option<Bytes>, Pin<Box<tokio::time::Sleep>>),
     Stream(mpsc::Receiver<Bytes>),
 }
 
@@ -57,13 +60,18 @@ impl Body for RespBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            RespBody::Cut(b) => Poll::Ready(Some(match b.take() {
-                Some(b) => Ok(Frame::data(b)),
-                None => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "body cut by fault injection",
-                )),
-            })),
+            RespBody::Cut(b, pause) => {
+                if let Some(b) = b.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                match pause.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "body cut by fault injection",
+                    )))),
+                }
+            }
             RespBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
@@ -141,9 +149,9 @@ const NOMINAL_RATE: f64 = 1000.0;
 /// Usage reported without a rate limit never exceeds this.
 const UNLIMITED_USAGE_CAP: u64 = 80;
 
-const K_FAULT: u64 = 0x6661_756c_74;
+const K_FAULT: u64 = 0x0066_6175_6c74;
 const K_LATENCY: u64 = 0x6c61_7465;
-const K_TRACE: u64 = 0x7472_6163_65;
+const K_TRACE: u64 = 0x0074_7261_6365;
 
 /// Per-request facts gathered on the way.
 struct Req {
@@ -303,7 +311,7 @@ impl Shared {
                 ])) < p
             }
             Trigger::Nth(k) => req.unit_n == k,
-            Trigger::EveryNth(k) => k > 0 && req.unit_n % k == 0,
+            Trigger::EveryNth(k) => k > 0 && req.unit_n.is_multiple_of(k),
         }
     }
 
@@ -466,7 +474,10 @@ impl Shared {
         let resp_body = if cut {
             body.truncate(full_len / 2);
             match self.cfg.faults.truncate_mode {
-                TruncateMode::CloseEarly => RespBody::Cut(Some(body)),
+                TruncateMode::CloseEarly => RespBody::Cut(
+                    Some(body),
+                    Box::pin(tokio::time::sleep(Duration::from_millis(20))),
+                ),
                 TruncateMode::ShortBody => RespBody::Full(Some(body)),
             }
         } else {

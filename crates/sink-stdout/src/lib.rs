@@ -1,0 +1,249 @@
+//! # sink-stdout
+//!
+//! The `stdout` sink: a quick look at what a pipeline produces, as NDJSON or as a table.
+//!
+//! ```toml
+//! [sinks.console]
+//! type      = "stdout"
+//! inputs    = ["pages"]
+//! format    = "table"                   # or "ndjson" (the default)
+//! max_rows  = 20                        # table default: 100; ndjson default: no limit
+//! max_width = 30                        # table cells longer than this end with `…`
+//! columns   = ["platform", "folder", "id", "snippet"]
+//! ```
+//!
+//! The one thing to know: **a closed pipe is not an error.** `tributary run p.toml | head -3`
+//! ends quietly with exit status 0: when standard output's reader goes away the sink stops
+//! writing, tells the runtime it wants no more data (so the sources stop early), and `finish`
+//! succeeds. The same happens once `max_rows` rows are printed.
+//!
+//! Decided here:
+//! - `ndjson` prints each batch as it arrives (flushed, so `| head`/`| jq` see rows at once):
+//!   one JSON object per row, every column present (`null` when null), timestamps in RFC 3339,
+//!   values never cut.
+//! - `table` holds at most `max_rows` rows and prints one aligned table at the end of the run
+//!   (column widths need every row), then a row count. Cells are cut to `max_width` characters
+//!   on `char` boundaries, never inside a UTF-8 sequence; control characters are escaped so one
+//!   value stays on one line; nested values (lists, structs) are shown in Arrow's display form.
+//! - The sink writes nothing anywhere but standard output, and commits nothing: `finish`
+//!   reports the rows and bytes shown, `files = 0`, location `stdout`.
+
+pub mod config;
+pub mod sink;
+
+use tributary_core::BuildError;
+use tributary_core::plugin::{BuildContext, BuildInput, Sink, SinkPlugin};
+
+pub use crate::config::{
+    DEFAULT_FORMAT, DEFAULT_MAX_WIDTH, DEFAULT_TABLE_MAX_ROWS, Format, StdoutConfig,
+};
+pub use crate::sink::{Settings, StdoutSink};
+
+/// The `stdout` sink plugin (`type = "stdout"`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stdout;
+
+impl SinkPlugin for Stdout {
+    const NAME: &'static str = "stdout";
+    const DESCRIPTION: &'static str =
+        "Prints rows on standard output as NDJSON or an aligned table, for quick looks.";
+    type Config = StdoutConfig;
+
+    fn build(
+        config: StdoutConfig,
+        input: &BuildInput,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Sink>, BuildError> {
+        let settings = settings(&config, input, ctx)?;
+        let sink = StdoutSink::new(settings, &input.schema)
+            .map_err(|e| BuildError::new(format!("cannot set up the stdout sink: {e}")))?;
+        Ok(Box::new(sink))
+    }
+}
+
+/// Validates `config` against the input and resolves it.
+pub fn settings(
+    config: &StdoutConfig,
+    input: &BuildInput,
+    ctx: &BuildContext,
+) -> Result<Settings, BuildError> {
+    if config.max_rows == Some(0) {
+        return Err(
+            BuildError::at("max_rows", "`max_rows = 0` would print nothing")
+                .with_help("set at least 1, or remove `max_rows`"),
+        );
+    }
+    if config.max_width == Some(0) {
+        return Err(
+            BuildError::at("max_width", "`max_width = 0` leaves no room for any value").with_help(
+                format!("set at least 1, or remove `max_width` (default {DEFAULT_MAX_WIDTH})"),
+            ),
+        );
+    }
+    if config.format == Format::Ndjson && config.max_width.is_some() {
+        ctx.warn(
+            Some("max_width"),
+            "`max_width` only applies to `format = \"table\"`: NDJSON values are never cut",
+        );
+    }
+    let projection = match &config.columns {
+        None => None,
+        Some(columns) => Some(projection(columns, input)?),
+    };
+    Ok(Settings {
+        format: config.format,
+        max_rows: config.effective_max_rows(),
+        max_width: config.effective_max_width(),
+        projection,
+    })
+}
+
+/// The input indices of `columns`, checked: known, not repeated, not empty.
+fn projection(columns: &[String], input: &BuildInput) -> Result<Vec<usize>, BuildError> {
+    if columns.is_empty() {
+        return Err(BuildError::at(
+            "columns",
+            "`columns` is empty, so there is nothing to print",
+        )
+        .with_help("list the columns to print, or remove `columns` to print every column"));
+    }
+    let names: Vec<&str> = input
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut indices = Vec::with_capacity(columns.len());
+    for column in columns {
+        let Some(index) = names.iter().position(|n| n == column) else {
+            let nearest = names
+                .iter()
+                .map(|n| (*n, strsim::jaro_winkler(column, n)))
+                // 0.8: a typo or a prefix, not any column that shares a letter.
+                .filter(|(_, score)| *score >= 0.8)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(n, _)| n);
+            let all = names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let help = match nearest {
+                Some(n) => format!("did you mean `{n}`? the input has {all}"),
+                None => format!("the input has {all}"),
+            };
+            return Err(
+                BuildError::at("columns", format!("the input has no column `{column}`"))
+                    .with_help(help),
+            );
+        };
+        if indices.contains(&index) {
+            return Err(
+                BuildError::at("columns", format!("column `{column}` is listed twice"))
+                    .with_help("list each column once"),
+            );
+        }
+        indices.push(index);
+    }
+    Ok(indices)
+}
+
+#[cfg(test)]
+mod tests {
+    use tributary_core::canonical::conversations_schema;
+
+    use super::*;
+
+    fn config(text: &str) -> StdoutConfig {
+        toml::from_str(text).expect("config parses")
+    }
+
+    fn input() -> BuildInput {
+        BuildInput {
+            schema: conversations_schema(),
+            domains: vec![],
+        }
+    }
+
+    fn ctx() -> BuildContext {
+        BuildContext::new("test", "sinks", "console")
+    }
+
+    fn resolve(text: &str) -> Result<Settings, BuildError> {
+        settings(&config(text), &input(), &ctx())
+    }
+
+    #[test]
+    fn builds_with_defaults() {
+        let settings = resolve("").expect("valid");
+        assert_eq!(
+            settings,
+            Settings {
+                format: Format::Ndjson,
+                max_rows: None,
+                max_width: DEFAULT_MAX_WIDTH,
+                projection: None
+            }
+        );
+        assert!(Stdout::build(config(r#"format = "table""#), &input(), &ctx()).is_ok());
+    }
+
+    #[test]
+    fn resolves_columns_to_input_indices_in_the_given_order() {
+        let settings = resolve(r#"columns = ["id", "platform"]"#).expect("valid");
+        assert_eq!(settings.projection, Some(vec![3, 1]));
+    }
+
+    #[test]
+    fn rejects_an_unknown_column_with_a_suggestion() {
+        let err = resolve(r#"columns = ["snipet"]"#).expect_err("unknown column");
+        assert_eq!(err.key.as_deref(), Some("columns"));
+        assert!(err.message.contains("`snipet`"), "{err}");
+        assert!(
+            err.help
+                .as_deref()
+                .unwrap_or("")
+                .contains("did you mean `snippet`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_empty_or_repeated_columns() {
+        assert_eq!(
+            resolve("columns = []").expect_err("empty").key.as_deref(),
+            Some("columns")
+        );
+        let err = resolve(r#"columns = ["id", "id"]"#).expect_err("twice");
+        assert!(err.message.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn rejects_zero_limits() {
+        assert_eq!(
+            resolve("max_rows = 0").expect_err("zero").key.as_deref(),
+            Some("max_rows")
+        );
+        assert_eq!(
+            resolve("max_width = 0").expect_err("zero").key.as_deref(),
+            Some("max_width")
+        );
+    }
+
+    #[test]
+    fn warns_that_max_width_does_not_cut_ndjson() {
+        let ctx = ctx();
+        settings(&config("max_width = 10"), &input(), &ctx).expect("valid");
+        let warnings = ctx.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].key.as_deref(), Some("max_width"));
+        let ctx = self::ctx();
+        settings(
+            &config("format = \"table\"\nmax_width = 10"),
+            &input(),
+            &ctx,
+        )
+        .expect("valid");
+        assert!(ctx.warnings().is_empty());
+    }
+}

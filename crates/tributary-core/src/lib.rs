@@ -10,7 +10,7 @@
 //! commits nothing.
 //!
 //! ```no_run
-//! # async fn demo(registry: tributary_core::registry::Registry) -> anyhow::Result<()> {
+//! # async fn demo(registry: tributary_core::registry::Registry) -> Result<(), Box<dyn std::error::Error>> {
 //! use tributary_core::{config, runtime};
 //! let pipeline = config::load_file("pipelines/demo.toml".as_ref(), &registry)?;
 //! let report = runtime::run(pipeline, runtime::RunOptions::default()).await?;
@@ -19,10 +19,11 @@
 //! ```
 
 pub mod canonical;
-
+pub mod config;
 pub mod error;
+pub mod lake;
 pub mod plugin;
 pub mod registry;
-
+pub mod runtime;
 
 pub use error::{BuildError, Result, RunError};

@@ -1,0 +1,391 @@
+//! The runtime (DESIGN §5): moves batches from sources through transforms into sinks.
+//!
+//! - **One task per source and per sink.** Transforms run inline in the task of the source that
+//!   produced the batch (they are cheap per-batch functions; a task hop would only add latency).
+//! - **Bounded channels** (`[pipeline] buffer` batches) sit in front of every sink. A full channel
+//!   makes the source task wait, and a waiting source task stops polling its stream — which, for
+//!   a pull-based source, means no further API page is fetched. So the slowest sink paces the
+//!   whole pipeline and memory stays bounded whatever the data volume.
+//! - **Batch semantics.** The run ends when every source is exhausted (or no sink wants more),
+//!   every channel is drained, and every sink has finished.
+//! - **Commit barrier.** A sink's `finish` (its commit) is called only after *every* source ended
+//!   cleanly and *every* sink accepted *every* batch. If anything failed, or the run was
+//!   interrupted, all sinks are dropped unfinished: none of them commits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{NodeId, Pipeline};
+use crate::error::RunError;
+use crate::plugin::{RunContext, Services, SinkReport, Transform, new_run_id};
+
+/// How to run a pipeline.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Cancel this to interrupt the run (Ctrl-C, SIGTERM): sources stop, nothing is committed.
+    pub interrupt: CancellationToken,
+    /// In-process services plugins may start (the embedded emulator).
+    pub services: Services,
+    /// Use this run id instead of a fresh one.
+    pub run_id: Option<String>,
+    /// Live counters, for progress display.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// Live counters of a running pipeline (read by progress displays).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Rows read from all sources.
+    pub rows_read: AtomicU64,
+    /// Rows accepted by all sinks.
+    pub rows_written: AtomicU64,
+    /// Batches waiting in channels right now (rows produced, not yet written).
+    pub batches_in_flight: AtomicU64,
+}
+
+/// What one source produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceRunReport {
+    /// The source's id.
+    pub id: String,
+    /// Batches read.
+    pub batches: u64,
+    /// Rows read.
+    pub rows: u64,
+}
+
+/// What one sink committed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SinkRunReport {
+    /// The sink's id.
+    pub id: String,
+    /// The plugin.
+    pub plugin: String,
+    /// What it committed.
+    pub report: SinkReport,
+}
+
+/// The outcome of a successful run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// This run's id.
+    pub run_id: String,
+    /// Per source.
+    pub sources: Vec<SourceRunReport>,
+    /// Per sink, in file order.
+    pub sinks: Vec<SinkRunReport>,
+    /// Wall time.
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Where a batch goes after a node: through a transform, or into a sink's channel.
+enum Route {
+    Transform {
+        id: String,
+        transform: Arc<dyn Transform>,
+        next: Vec<Route>,
+    },
+    Sink {
+        tx: Option<mpsc::Sender<RecordBatch>>,
+    },
+}
+
+impl Route {
+    /// Whether some sink downstream still wants data.
+    fn alive(&self) -> bool {
+        match self {
+            Route::Transform { next, .. } => next.iter().any(Route::alive),
+            Route::Sink { tx } => tx.is_some(),
+        }
+    }
+}
+
+/// Sends `batch` down every route, waiting on full channels (backpressure).
+async fn deliver(
+    routes: &mut [Route],
+    batch: RecordBatch,
+    progress: &Progress,
+) -> Result<(), RunError> {
+    for route in routes.iter_mut() {
+        match route {
+            Route::Transform {
+                id,
+                transform,
+                next,
+            } => {
+                if !next.iter().any(Route::alive) {
+                    continue;
+                }
+                let out = transform
+                    .apply(batch.clone())
+                    .map_err(|e| RunError::component(format!("transforms.{id}"), e))?;
+                if let Some(out) = out.filter(|b| b.num_rows() > 0) {
+                    Box::pin(deliver(next, out, progress)).await?;
+                }
+            }
+            Route::Sink { tx } => {
+                if let Some(sender) = tx {
+                    progress.batches_in_flight.fetch_add(1, Ordering::Relaxed);
+                    if sender.send(batch.clone()).await.is_err() {
+                        // The sink wants no more (or failed; its own task reports that).
+                        progress.batches_in_flight.fetch_sub(1, Ordering::Relaxed);
+                        *tx = None;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn routes_from(
+    pipeline: &Pipeline,
+    node: NodeId,
+    senders: &[mpsc::Sender<RecordBatch>],
+) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for (i, t) in pipeline.transforms.iter().enumerate() {
+        for _ in t.inputs.iter().filter(|&&n| n == node) {
+            routes.push(Route::Transform {
+                id: t.id.clone(),
+                transform: t.transform.clone(),
+                next: routes_from(pipeline, NodeId::Transform(i), senders),
+            });
+        }
+    }
+    for (k, s) in pipeline.sinks.iter().enumerate() {
+        for _ in s.inputs.iter().filter(|&&n| n == node) {
+            routes.push(Route::Sink {
+                tx: Some(senders[k].clone()),
+            });
+        }
+    }
+    routes
+}
+
+/// The commit decision broadcast to sink tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Pending,
+    Commit,
+    Abort,
+}
+
+/// Runs `pipeline` to completion.
+///
+/// Returns the report when every sink committed; otherwise the first error (and nothing was
+/// committed, except where a sink's own `finish` failed after others had finished: that error
+/// names the sink).
+pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
+    let progress = options.progress.clone().unwrap_or_default();
+    // `failure` stops everything when any component fails; `interrupt` comes from outside.
+    let failure = options.interrupt.child_token();
+    let first_error: Arc<std::sync::Mutex<Option<RunError>>> = Arc::default();
+    let fail = {
+        let first_error = first_error.clone();
+        let failure = failure.clone();
+        move |e: RunError| {
+            if let Ok(mut slot) = first_error.lock()
+                && slot.is_none()
+            {
+                *slot = Some(e);
+            }
+            failure.cancel();
+        }
+    };
+    let pipeline_name = pipeline.name.clone();
+    let ctx_for = |id: &str| RunContext {
+        pipeline: pipeline_name.clone(),
+        id: id.to_owned(),
+        run_id: run_id.clone(),
+        cancel: failure.clone(),
+        services: options.services.clone(),
+    };
+
+    let capacity = pipeline.settings.buffer.max(1);
+    let (senders, receivers): (Vec<_>, Vec<_>) = pipeline
+        .sinks
+        .iter()
+        .map(|_| mpsc::channel::<RecordBatch>(capacity))
+        .unzip();
+    let source_routes: Vec<Vec<Route>> = (0..pipeline.sources.len())
+        .map(|i| routes_from(&pipeline, NodeId::Source(i), &senders))
+        .collect();
+    drop(senders);
+
+    let Pipeline { sources, sinks, .. } = pipeline;
+
+    // Sink tasks: write until their channel closes, then wait for the commit decision.
+    let (decide, decision) = watch::channel(Decision::Pending);
+    let (drained_tx, mut drained_rx) = mpsc::channel::<()>(sinks.len().max(1));
+    let mut sink_tasks = JoinSet::new();
+    for ((index, node), mut rx) in sinks.into_iter().enumerate().zip(receivers) {
+        let ctx = ctx_for(&node.id);
+        let fail = fail.clone();
+        let mut decision = decision.clone();
+        let progress = progress.clone();
+        let failure = failure.clone();
+        let drained_tx = drained_tx.clone();
+        sink_tasks.spawn(async move {
+            let component = format!("sinks.{}", node.id);
+            let mut sink = node.sink;
+            let written: Result<(), RunError> = async {
+                sink.start(&ctx).await?;
+                loop {
+                    let batch = tokio::select! {
+                        _ = failure.cancelled() => return Ok(()),
+                        batch = rx.recv() => batch,
+                    };
+                    let Some(batch) = batch else { return Ok(()) };
+                    progress.batches_in_flight.fetch_sub(1, Ordering::Relaxed);
+                    sink.write(&batch).await?;
+                    progress.rows_written.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    if !sink.wants_more() {
+                        return Ok(());
+                    }
+                }
+            }
+            .await;
+            // Closing the receiver tells upstream tasks this sink is done.
+            drop(rx);
+            if let Err(e) = written {
+                fail(RunError::component(&component, e));
+            }
+            let _ = drained_tx.send(()).await;
+            drop(drained_tx);
+            let verdict = loop {
+                let now = *decision.borrow_and_update();
+                if now != Decision::Pending {
+                    break now;
+                }
+                if decision.changed().await.is_err() {
+                    break Decision::Abort;
+                }
+            };
+            if verdict != Decision::Commit {
+                // Dropped unfinished: commits nothing.
+                drop(sink);
+                return (index, None);
+            }
+            match sink.finish().await {
+                Ok(report) => {
+                    tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, "sink committed");
+                    (index, Some(SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }))
+                }
+                Err(e) => {
+                    fail(RunError::component(&component, e));
+                    (index, None)
+                }
+            }
+        });
+    }
+    drop(decision);
+
+    // Source tasks: pull, transform inline, deliver.
+    let mut source_tasks = JoinSet::new();
+    for (node, mut routes) in sources.into_iter().zip(source_routes) {
+        let ctx = ctx_for(&node.id);
+        let fail = fail.clone();
+        let progress = progress.clone();
+        let failure = failure.clone();
+        source_tasks.spawn(async move {
+            let component = format!("sources.{}", node.id);
+            let mut report = SourceRunReport {
+                id: node.id.clone(),
+                batches: 0,
+                rows: 0,
+            };
+            if !routes.iter().any(Route::alive) {
+                return report;
+            }
+            let mut stream = node.source.open(&ctx);
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = failure.cancelled() => break,
+                    next = stream.next() => next,
+                };
+                let batch = match next {
+                    None => break,
+                    Some(Err(e)) => {
+                        fail(RunError::component(&component, e));
+                        break;
+                    }
+                    Some(Ok(batch)) => batch,
+                };
+                report.batches += 1;
+                report.rows += batch.num_rows() as u64;
+                progress
+                    .rows_read
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                if let Err(e) = deliver(&mut routes, batch, &progress).await {
+                    fail(e);
+                    break;
+                }
+                if !routes.iter().any(Route::alive) {
+                    tracing::debug!(source = %component, "no sink wants more data; stopping early");
+                    break;
+                }
+            }
+            report
+        });
+    }
+
+    let mut source_reports = Vec::new();
+    while let Some(joined) = source_tasks.join_next().await {
+        match joined {
+            Ok(report) => source_reports.push(report),
+            Err(e) => fail(RunError::msg(format!("a source task panicked: {e}"))),
+        }
+    }
+    // Every sender is gone now, so each sink drains its channel and reports. Only when all of
+    // them have stopped writing can we know nobody failed: that is the commit barrier.
+    drop(drained_tx);
+    while drained_rx.recv().await.is_some() {}
+    let verdict = if failure.is_cancelled() {
+        Decision::Abort
+    } else {
+        Decision::Commit
+    };
+    let _ = decide.send(verdict);
+
+    let mut sink_reports = Vec::new();
+    while let Some(joined) = sink_tasks.join_next().await {
+        match joined {
+            Ok((index, Some(report))) => sink_reports.push((index, report)),
+            Ok((_, None)) => {}
+            Err(e) => fail(RunError::msg(format!("a sink task panicked: {e}"))),
+        }
+    }
+    sink_reports.sort_by_key(|(i, _)| *i);
+
+    if let Some(e) = first_error.lock().ok().and_then(|mut slot| slot.take()) {
+        return Err(e);
+    }
+    if options.interrupt.is_cancelled() {
+        return Err(RunError::Interrupted);
+    }
+    Ok(RunReport {
+        pipeline: pipeline_name,
+        run_id,
+        sources: source_reports,
+        sinks: sink_reports.into_iter().map(|(_, r)| r).collect(),
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,14 +1,14 @@
-# The two commands of the README are `make demo` and `make test`.
-# Python test tools live in a venv at .venv (made from tests/requirements.txt).
+# The README's two commands are `make demo` and `make test`.
+# Python test tools live in a venv (default .venv) made from tests/requirements.txt.
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= $(CURDIR)/.venv
 CARGO ?= cargo
 
 .PHONY: demo test venv lint fmt
 
 demo:
-	$(CARGO) run --release -p tributary -- run pipelines/demo.toml
+	$(CARGO) run -p tributary -- run pipelines/demo.toml
 
 venv: $(VENV)/.installed
 
@@ -19,9 +19,12 @@ $(VENV)/.installed: tests/requirements.txt
 	touch $@
 
 test: venv
-	TRIBUTARY_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) nextest run --workspace --no-fail-fast
+	TRIBUTARY_PYTHON=$(VENV)/bin/python $(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

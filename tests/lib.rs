@@ -1,1 +1,2 @@
-//! Shared helpers for the end-to-end tests live in `it/`.
+//! Workspace-level end-to-end tests live in `it/` (one test binary); `bin/tributary-cli.rs` is
+//! the command line under test.

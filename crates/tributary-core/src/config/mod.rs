@@ -843,6 +843,15 @@ impl Loader {
         let mut sinks = Vec::new();
         let mut failed = false;
         let mut consumed: HashSet<String> = HashSet::new();
+        // How many components read each id: a source's value domains are only handed to its
+        // consumer when that consumer is the only one (otherwise a value one consumer drops may
+        // be used by another, and nothing is fetched for nothing).
+        let mut readers: HashMap<String, usize> = HashMap::new();
+        for raw in slots.iter().flatten() {
+            for input in &raw.inputs {
+                *readers.entry(input.get_ref().clone()).or_default() += 1;
+            }
+        }
 
         for i in order {
             let Some(mut raw) = slots[i].take() else {
@@ -876,7 +885,12 @@ impl Loader {
                 for inp in &raw.inputs {
                     match schemas.get(inp.get_ref()) {
                         Some((schema, domains)) => {
-                            upstream.push((inp, schema.clone(), domains.clone()))
+                            let domains = if readers.get(inp.get_ref()) == Some(&1) {
+                                domains.clone()
+                            } else {
+                                Vec::new()
+                            };
+                            upstream.push((inp, schema.clone(), domains))
                         }
                         // Its own error is already reported; don't cascade.
                         None => {

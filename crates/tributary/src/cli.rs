@@ -1,0 +1,305 @@
+//! Command-line interface. Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use tributary_core::config::{self, Pipeline, Severity};
+use tributary_core::registry::Registry;
+use tributary_core::runtime::{self, RunOptions};
+
+use crate::{plugins, render};
+
+/// Exit code: the run failed.
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code: bad usage or an invalid pipeline file.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// tributary: declarative ETL pipelines from the Graph API into your data lake.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (-q: errors only, -qq: nothing).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for schedulers and log shippers.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline: read every source, transform, and commit every sink.
+    Run(RunArgs),
+    /// Check pipeline files without running them (no network, no files written).
+    Validate {
+        /// Pipeline files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the Arrow schema each component of a pipeline emits.
+    Schema {
+        /// Pipeline file (TOML).
+        file: PathBuf,
+    },
+    /// List plugins with their config keys, types, defaults and docs.
+    Plugins {
+        /// Show only this plugin (its `type` name).
+        name: Option<String>,
+        /// Print the plugins' JSON Schemas instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the Graph API emulator standalone (for trying pipelines without credentials).
+    Emulate(graph_emulator::cli::EmulateArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `tributary run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file (TOML).
+    pub file: PathBuf,
+    /// Write a JSON report of the run (rows, files, bytes per sink) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// Parses arguments, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout with code 0 and usage errors with code 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
+        }
+    };
+    init_logging(&cli);
+    let registry = plugins::registry();
+    match cli.command {
+        Command::Validate { files } => validate(&files, &registry),
+        Command::Schema { file } => schema(&file, &registry),
+        Command::Plugins { name, json } => list_plugins(&registry, name.as_deref(), json),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut cmd, "tributary", &mut out);
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => run(args, &registry),
+        Command::Emulate(args) => emulate(args),
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (cli.verbose, cli.quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (v, _) if v >= 2 => "trace",
+        (_, 1) => "error",
+        _ => "off",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match cli.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Loads a pipeline, printing diagnostics; `Err` carries the exit code.
+fn load(file: &std::path::Path, registry: &Registry) -> Result<Pipeline, ExitCode> {
+    match config::load_file(file, registry) {
+        Ok(pipeline) => {
+            for w in &pipeline.warnings {
+                eprint!("{w}");
+            }
+            Ok(pipeline)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
+    let mut ok = true;
+    for file in files {
+        match load(file, registry) {
+            Ok(p) => {
+                let warnings = p.warnings.iter().filter(|d| d.severity == Severity::Warning).count();
+                eprintln!(
+                    "{}: ok ({} source{}, {} transform{}, {} sink{}{})",
+                    file.display(),
+                    p.sources.len(),
+                    plural(p.sources.len()),
+                    p.transforms.len(),
+                    plural(p.transforms.len()),
+                    p.sinks.len(),
+                    plural(p.sinks.len()),
+                    if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
+                );
+            }
+            Err(_) => ok = false,
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_CONFIG) }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn schema(file: &std::path::Path, registry: &Registry) -> ExitCode {
+    let pipeline = match load(file, registry) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let text = render::schemas(&pipeline);
+    print_stdout(&text)
+}
+
+fn list_plugins(registry: &Registry, name: Option<&str>, json: bool) -> ExitCode {
+    let selected: Vec<_> = registry.plugins().filter(|p| name.is_none_or(|n| n == p.name)).collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = registry.plugins().map(|p| p.name).collect();
+        let hint = name
+            .and_then(|n| config::did_you_mean(n, names.iter().copied()))
+            .unwrap_or_else(|| format!("plugins: {}", names.join(", ")));
+        eprintln!("error: no plugin named `{}`\n  = help: {hint}", name.unwrap_or_default());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let text = if json {
+        let all: serde_json::Map<String, serde_json::Value> = selected
+            .iter()
+            .map(|p| (format!("{}.{}", p.kind.section(), p.name), p.schema.clone().to_value()))
+            .collect();
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+    } else {
+        render::plugins(&selected)
+    };
+    print_stdout(&text)
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn run(args: RunArgs, registry: &Registry) -> ExitCode {
+    let pipeline = match load(&args.file, registry) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runtime = match async_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let options = RunOptions { services: plugins::services(), ..RunOptions::default() };
+        let interrupt = options.interrupt.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::warn!("interrupted: stopping sources; nothing from this run will be committed (press Ctrl-C again to exit at once)");
+            interrupt.cancel();
+            wait_for_signal().await;
+            std::process::exit(130);
+        });
+        match runtime::run(pipeline, options).await {
+            Ok(report) => {
+                eprint!("{}", render::summary(&report));
+                if let Some(path) = &args.report {
+                    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+                    if let Err(e) = std::fs::write(path, json + "\n") {
+                        eprintln!("error: the run succeeded but the report could not be written to {}: {e}", path.display());
+                        return ExitCode::from(EXIT_RUNTIME);
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}", render::error_chain(&e));
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        }
+    })
+}
+
+fn emulate(args: graph_emulator::cli::EmulateArgs) -> ExitCode {
+    let runtime = match async_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(graph_emulator::cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

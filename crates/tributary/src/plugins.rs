@@ -1,0 +1,38 @@
+//! The one list of built-in plugins, and the in-process services they may start.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tributary_core::RunError;
+use tributary_core::plugin::{EmbeddedHandle, EmbeddedService, Services};
+use tributary_core::registry::Registry;
+
+/// Every built-in plugin. Adding a plugin: one crate, one line here.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.transform::<transform_filter::Filter>();
+    r.transform::<transform_explode_messages::ExplodeMessages>();
+    r.sink::<sink_stdout::Stdout>();
+    r
+}
+
+/// In-process services (`base_url = "embedded"` starts the Graph emulator).
+pub fn services() -> Services {
+    let mut s = Services::default();
+    s.register("graph-emulator", Arc::new(EmbeddedGraph));
+    s
+}
+
+/// The Graph emulator with its default dataset, started per source that asks for it.
+struct EmbeddedGraph;
+
+impl EmbeddedService for EmbeddedGraph {
+    fn start(&self) -> BoxFuture<'static, Result<EmbeddedHandle, RunError>> {
+        Box::pin(async {
+            let emulator = graph_emulator::start(graph_emulator::EmulatorConfig::default())
+                .await
+                .map_err(|e| RunError::msg(format!("cannot start the embedded Graph emulator: {e}")))?;
+            Ok(EmbeddedHandle { url: emulator.base_url().to_owned(), guard: Box::new(emulator) })
+        })
+    }
+}

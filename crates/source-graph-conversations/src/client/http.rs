@@ -1,0 +1,331 @@
+//! One paced, retried GET: the only place that sends requests.
+//!
+//! Order of operations per attempt: wait for the app-wide gate and the Page's pacer, send with
+//! credentials appended to a throw-away URL, read usage headers (and maybe pause), read the
+//! body, then classify. Only a typed, decoded value leaves this module on success; on failure a
+//! [`GraphError`] that holds no credential.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::Inner;
+use super::error::{ApiError, ErrorClass, GraphError};
+use super::metrics::SourceMetrics;
+use super::model::UnitKey;
+use super::pacing::{Pacer, Usage};
+use super::secure::{CleanUrl, appsecret_proof, scrub};
+
+/// Who is calling: the unit (for messages), its token and its Page's pacer.
+pub(crate) struct Caller<'a> {
+    pub unit: &'a UnitKey,
+    pub token: &'a SecretString,
+    pub pacer: &'a Pacer,
+}
+
+/// One failed attempt.
+enum Failure {
+    Api(ApiError),
+    Transport(String),
+    /// A body that is not the JSON we expect; `truncated` when it looks cut off.
+    Decode {
+        message: String,
+        truncated: bool,
+    },
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self {
+            Failure::Api(e) => e.to_string(),
+            Failure::Transport(m) => format!("transport error: {m}"),
+            Failure::Decode { message, .. } => format!("malformed response body: {message}"),
+        }
+    }
+}
+
+/// Whether `limit` can be halved for "reduce the amount of data".
+pub(crate) enum Shrink {
+    /// Halve the URL's `limit` on code 1 "reduce the amount of data".
+    Limit,
+    /// Never rewrite the URL (nested `messages` pages).
+    No,
+}
+
+impl Inner {
+    fn secrets<'a>(&'a self, token: &'a SecretString, proof: &'a str) -> Vec<&'a str> {
+        let mut v = vec![token.expose_secret(), proof];
+        if let Some(s) = &self.app_secret {
+            v.push(s.expose_secret());
+        }
+        v
+    }
+
+    /// GETs `url` and decodes it as `T`, retrying what can be retried. Returns the value and
+    /// the URL that finally worked (its `limit` may have been halved).
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        caller: &Caller<'_>,
+        mut url: CleanUrl,
+        shrink: Shrink,
+    ) -> Result<(T, CleanUrl), GraphError> {
+        let mut attempts: u32 = 0;
+        loop {
+            self.app_gate.wait_pause().await;
+            caller.pacer.acquire().await;
+            SourceMetrics::add(&self.metrics.api_calls, 1);
+            let failure = match self.attempt::<T>(caller, &url).await {
+                Ok(value) => return Ok((value, url)),
+                Err(f) => f,
+            };
+            attempts += 1;
+            let class = match &failure {
+                Failure::Api(e) => e.class(),
+                Failure::Transport(_) => ErrorClass::Transient,
+                Failure::Decode {
+                    truncated: true, ..
+                } => ErrorClass::Transient,
+                Failure::Decode {
+                    message,
+                    truncated: false,
+                } => {
+                    return Err(GraphError::Decode {
+                        unit: caller.unit.clone(),
+                        url: url.to_string(),
+                        message: message.clone(),
+                    });
+                }
+            };
+            let unit = caller.unit.clone();
+            if let Failure::Api(error) = &failure {
+                match class {
+                    ErrorClass::Auth => {
+                        return Err(GraphError::Auth {
+                            unit,
+                            error: Box::new(error.clone()),
+                        });
+                    }
+                    ErrorClass::Permission => {
+                        return Err(GraphError::Permission {
+                            unit,
+                            error: Box::new(error.clone()),
+                        });
+                    }
+                    ErrorClass::PolicyBlock => {
+                        return Err(GraphError::PolicyBlock {
+                            unit,
+                            error: Box::new(error.clone()),
+                        });
+                    }
+                    ErrorClass::Fatal => {
+                        return Err(GraphError::Api {
+                            unit,
+                            url: url.to_string(),
+                            error: Box::new(error.clone()),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if class == ErrorClass::ReduceData {
+                let limit = url.param("limit").and_then(|l| l.parse::<u32>().ok());
+                if let (Shrink::Limit, Some(limit)) = (&shrink, limit)
+                    && limit > 1
+                {
+                    let halved = (limit / 2).max(1);
+                    url = url.with_param("limit", &halved.to_string());
+                    SourceMetrics::add(&self.metrics.page_size_reductions, 1);
+                    SourceMetrics::add(&self.metrics.retries, 1);
+                    warn!(unit = %caller.unit, from = limit, to = halved,
+                        "Graph asked to reduce the amount of data; halving the page size");
+                    // A smaller request is a different request: no backoff, and it does not
+                    // use up the retry budget (halving ends at 1 anyway).
+                    attempts -= 1;
+                    continue;
+                }
+            }
+            if attempts > self.retry.max_retries {
+                return Err(GraphError::RetriesExhausted {
+                    unit,
+                    url: url.to_string(),
+                    attempts,
+                    last: failure.describe(),
+                });
+            }
+            let throttle = class == ErrorClass::Throttle;
+            let delay = self.retry.backoff(attempts, throttle);
+            if throttle {
+                SourceMetrics::add(&self.metrics.throttles, 1);
+                // Everyone on this Page waits, not just this unit.
+                caller.pacer.pause_until(Instant::now() + delay);
+            }
+            SourceMetrics::add(&self.metrics.retries, 1);
+            warn!(
+                unit = %caller.unit,
+                url = %url,
+                attempt = attempts,
+                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %failure.describe(),
+                "{} from Graph; retrying",
+                if throttle { "throttled" } else { "retryable error" }
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        caller: &Caller<'_>,
+        url: &CleanUrl,
+    ) -> Result<T, Failure> {
+        let proof = match &self.app_secret {
+            Some(s) => appsecret_proof(s.expose_secret(), caller.token.expose_secret(), None),
+            None => String::new(),
+        };
+        let secrets = self.secrets(caller.token, &proof);
+        debug!(unit = %caller.unit, url = %url, "GET");
+        let sent = url.with_credentials(caller.token, self.app_secret.as_ref());
+        let response = self
+            .http
+            .get(sent)
+            .send()
+            .await
+            .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
+        let status = response.status().as_u16();
+        self.apply_usage(caller, &Usage::from_headers(response.headers()));
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
+        let success = (200..300).contains(&status);
+        if !success || looks_like_error(&body) {
+            if let Some(e) = ApiError::parse(status, &body, &secrets) {
+                return Err(Failure::Api(e));
+            }
+            if !success {
+                return Err(Failure::Api(ApiError::from_status(status, &body, &secrets)));
+            }
+        }
+        serde_json::from_slice::<T>(&body).map_err(|e| Failure::Decode {
+            truncated: e.is_eof() || e.is_syntax(),
+            message: scrub(&e.to_string(), &secrets),
+        })
+    }
+
+    fn apply_usage(&self, caller: &Caller<'_>, usage: &Usage) {
+        let (page, app) = usage.pauses(self.retry.max_backoff);
+        let now = Instant::now();
+        if !page.is_zero() {
+            SourceMetrics::add(&self.metrics.usage_pauses, 1);
+            caller.pacer.pause_until(now + page);
+            warn!(unit = %caller.unit, usage_percent = usage.page_percent.unwrap_or(0.0),
+                regain_minutes = usage.regain_minutes,
+                pause_ms = u64::try_from(page.as_millis()).unwrap_or(u64::MAX),
+                "Page usage near its limit; pausing this Page");
+        }
+        if !app.is_zero() {
+            SourceMetrics::add(&self.metrics.usage_pauses, 1);
+            self.app_gate.pause_until(now + app);
+            warn!(
+                usage_percent = usage.app_percent.unwrap_or(0.0),
+                pause_ms = u64::try_from(app.as_millis()).unwrap_or(u64::MAX),
+                "app usage near its limit; pausing every Page"
+            );
+        }
+    }
+}
+
+/// A 2xx body that is Graph's error envelope (it happens, GRAPH_API.md §5).
+fn looks_like_error(body: &[u8]) -> bool {
+    let mut it = body.iter().copied().skip_while(u8::is_ascii_whitespace);
+    if it.next() != Some(b'{') {
+        return false;
+    }
+    let rest: Vec<u8> = it.skip_while(u8::is_ascii_whitespace).take(7).collect();
+    rest == b"\"error\""
+}
+
+/// A reqwest error as text, without its URL (which carries the token) and scrubbed.
+fn render_reqwest(e: reqwest::Error, secrets: &[&str]) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    scrub(&text, secrets)
+}
+
+/// Retry budget and backoff shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries per request after the first attempt (the budget resets after a success).
+    pub max_retries: u32,
+    /// First backoff; doubles per attempt.
+    pub min_backoff: Duration,
+    /// Cap on any single wait: backoff, throttle pause, usage pause.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with "equal jitter": uniform in `[d/2, d]`, `d = min * 2^(n-1)`
+    /// (throttles start 4x higher: a rate limit takes longer to clear than a blip), capped.
+    pub fn backoff(&self, attempt: u32, throttle: bool) -> Duration {
+        let base = if throttle {
+            self.min_backoff * 4
+        } else {
+            self.min_backoff
+        };
+        let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+        let d = exp.min(self.max_backoff);
+        let half = d / 2;
+        let jitter = rand::rng().random_range(0.0..=1.0);
+        half + half.mul_f64(jitter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let d1 = p.backoff(1, false);
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d3 = p.backoff(3, false);
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
+            let t1 = p.backoff(1, true);
+            assert!(
+                t1 >= Duration::from_millis(200) && t1 <= Duration::from_millis(400),
+                "{t1:?}"
+            );
+            assert!(p.backoff(30, false) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn spots_error_envelopes_in_success_bodies() {
+        assert!(looks_like_error(br#" { "error" : {"code":2}}"#));
+        assert!(!looks_like_error(br#"{"data":[],"error":1}"#));
+        assert!(!looks_like_error(b"[]"));
+    }
+}

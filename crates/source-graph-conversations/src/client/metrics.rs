@@ -1,0 +1,87 @@
+//! Counters a CLI can show while a run progresses: cheap relaxed atomics behind one `Arc`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::model::UnitKey;
+
+/// What the client has done so far. Shared (`Arc<SourceMetrics>`), updated as it runs.
+#[derive(Debug, Default)]
+pub struct SourceMetrics {
+    /// HTTP requests sent (retries included).
+    pub api_calls: AtomicU64,
+    /// Requests retried (transient errors, throttles, transport errors, page-size reductions).
+    pub retries: AtomicU64,
+    /// Throttle responses received (codes 4, 17, 32, 341, 613, 80000–80014).
+    pub throttles: AtomicU64,
+    /// Proactive pauses triggered by usage headers.
+    pub usage_pauses: AtomicU64,
+    /// Times `limit` was halved after "reduce the amount of data".
+    pub page_size_reductions: AtomicU64,
+    /// Threads emitted.
+    pub threads: AtomicU64,
+    /// Threads dropped as duplicates (same id, not newer).
+    pub duplicates: AtomicU64,
+    /// Extra walks from the top after the listing moved under a walk.
+    pub rewalks: AtomicU64,
+    /// Units finished.
+    pub units_done: AtomicU64,
+    per_unit: Mutex<BTreeMap<UnitKey, u64>>,
+}
+
+/// A plain copy of [`SourceMetrics`] at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// See [`SourceMetrics::api_calls`].
+    pub api_calls: u64,
+    /// See [`SourceMetrics::retries`].
+    pub retries: u64,
+    /// See [`SourceMetrics::throttles`].
+    pub throttles: u64,
+    /// See [`SourceMetrics::usage_pauses`].
+    pub usage_pauses: u64,
+    /// See [`SourceMetrics::page_size_reductions`].
+    pub page_size_reductions: u64,
+    /// See [`SourceMetrics::threads`].
+    pub threads: u64,
+    /// See [`SourceMetrics::duplicates`].
+    pub duplicates: u64,
+    /// See [`SourceMetrics::rewalks`].
+    pub rewalks: u64,
+    /// See [`SourceMetrics::units_done`].
+    pub units_done: u64,
+}
+
+impl SourceMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn unit_threads(&self, unit: &UnitKey, n: u64) {
+        if let Ok(mut m) = self.per_unit.lock() {
+            *m.entry(unit.clone()).or_default() += n;
+        }
+    }
+
+    /// Threads emitted per unit so far.
+    pub fn threads_per_unit(&self) -> BTreeMap<UnitKey, u64> {
+        self.per_unit.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            api_calls: g(&self.api_calls),
+            retries: g(&self.retries),
+            throttles: g(&self.throttles),
+            usage_pauses: g(&self.usage_pauses),
+            page_size_reductions: g(&self.page_size_reductions),
+            threads: g(&self.threads),
+            duplicates: g(&self.duplicates),
+            rewalks: g(&self.rewalks),
+            units_done: g(&self.units_done),
+        }
+    }
+}

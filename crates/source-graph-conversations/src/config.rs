@@ -1,0 +1,618 @@
+//! [`GraphConversationsConfig`]: the `[sources.ID]` table of `type = "graph_conversations"`.
+//!
+//! Deserialization only checks shapes; [`GraphConversationsConfig::validate`] checks meaning
+//! (names, ranges, the 20-message cap) and turns the table into client options, without I/O.
+
+use schemars::JsonSchema;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tributary_core::BuildError;
+
+use crate::client::{
+    self, DEFAULT_MESSAGE_FIELDS, DEFAULT_THREAD_FIELDS, Folder, KNOWN_MESSAGE_FIELDS,
+    KNOWN_THREAD_FIELDS, MAX_DETAILED_MESSAGES, Platform,
+};
+
+/// Default `base_url`.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// `base_url` value that starts the Graph emulator in-process (demo).
+pub const EMBEDDED: &str = "embedded";
+/// Default `api_version` (the current version in Meta's docs and SDKs, November 2026).
+pub const DEFAULT_API_VERSION: &str = client::DEFAULT_API_VERSION;
+/// Default `page_size` (Graph's own default).
+pub const DEFAULT_PAGE_SIZE: u32 = client::DEFAULT_PAGE_SIZE;
+/// Default `requests_per_second_per_page` (Meta: 2 calls/second per Page).
+pub const DEFAULT_REQUESTS_PER_SECOND_PER_PAGE: f64 = client::DEFAULT_REQUESTS_PER_SECOND_PER_PAGE;
+/// Default `max_retries`.
+pub const DEFAULT_MAX_RETRIES: u32 = client::DEFAULT_MAX_RETRIES;
+/// Default `min_backoff_ms`.
+pub const DEFAULT_MIN_BACKOFF_MS: u64 = 500;
+/// Default `max_backoff_secs`.
+pub const DEFAULT_MAX_BACKOFF_SECS: f64 = 600.0;
+/// Default `timeout_secs`.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+/// Default `messages.max`.
+pub const DEFAULT_MESSAGES_MAX: usize = MAX_DETAILED_MESSAGES;
+/// Units in flight per configured Page when `concurrency` is not set...
+pub const DEFAULT_UNITS_PER_PAGE: usize = 2;
+/// ...capped at this many.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// Token used for `base_url = "embedded"` when no `access_token` is given.
+pub const EMBEDDED_TOKEN: &str = "demo-token";
+
+/// Reads Facebook Page and Instagram conversations from the Graph API
+/// (`GET /{version}/{page-id}/conversations`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConversationsConfig {
+    /// Graph API origin. Default `https://graph.facebook.com`. `"embedded"` starts the Graph
+    /// emulator in-process (demo; token `demo-token`). Plain `http://` is refused except to
+    /// 127.0.0.1, ::1 or localhost.
+    #[serde(default = "default_base_url")]
+    #[schemars(default = "default_base_url")]
+    pub base_url: String,
+
+    /// Graph API version in the path, like `v25.0`. Default `v25.0`.
+    #[serde(default = "default_api_version")]
+    #[schemars(default = "default_api_version")]
+    pub api_version: String,
+
+    /// Pages to read: ids sharing `access_token` (`["1049..."]`), or tables with their own
+    /// token (`[{ id = "1049...", access_token = "${TOKEN_A}" }]`), or a mix.
+    pub pages: Vec<PageEntry>,
+
+    /// Page access token used for every page listed without its own. Use `${ENV_VAR}`; never
+    /// printed.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub access_token: Option<SecretString>,
+
+    /// App secret: when set and not empty, every request carries `appsecret_proof`. Empty
+    /// means none (so `"${FB_APP_SECRET:-}"` works). Never printed.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub app_secret: Option<SecretString>,
+
+    /// Platforms to list: `messenger`, `instagram`. Default both.
+    #[serde(default = "default_platforms")]
+    #[schemars(default = "default_platforms")]
+    pub platforms: Vec<String>,
+
+    /// Folders to list: `inbox`, `other`, `page_done`, `spam`. Default all four.
+    #[serde(default = "default_folders")]
+    #[schemars(default = "default_folders")]
+    pub folders: Vec<String>,
+
+    /// Only the conversation with this person (Page-scoped or Instagram-scoped id), as the
+    /// Graph API's `user_id` parameter.
+    #[serde(default)]
+    pub user_id: Option<String>,
+
+    /// Conversation fields to request. Default: every column of the canonical schema except
+    /// `subject` (gone since v23.0). `folder`, `is_owner`, `linked_group` land in `extra_json`.
+    /// Fields not requested are null.
+    #[serde(default = "default_fields")]
+    #[schemars(default = "default_fields")]
+    pub fields: Vec<String>,
+
+    /// Newest messages per thread, e.g. `{ max = 20, fields = ["id", "message"] }`. Absent:
+    /// no messages (the `messages` column is null). Graph serves message details only for the
+    /// 20 newest messages of a thread, so `max` is at most 20.
+    #[serde(default)]
+    pub messages: Option<MessagesConfig>,
+
+    /// Threads per API request (`limit`). Default 25. Halved automatically when Graph answers
+    /// "reduce the amount of data".
+    #[serde(default = "default_page_size")]
+    #[schemars(default = "default_page_size")]
+    pub page_size: u32,
+
+    /// Work units — (page, platform, folder) — read at once. Default: 2 per page, at most 64.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+
+    /// Calls per second per Page, shared by all its units (Messenger and Instagram included).
+    /// Default 2.0, Meta's limit for the Conversations API; `0` disables pacing.
+    #[serde(default = "default_rps")]
+    #[schemars(default = "default_rps")]
+    pub requests_per_second_per_page: f64,
+
+    /// `full` reads everything; `incremental` reads only what changed since the stored
+    /// watermarks (needs `[pipeline] state`). Default `full`.
+    #[serde(default)]
+    pub mode: Mode,
+
+    /// Retries per request for transient errors, throttles and broken connections. Default 8.
+    #[serde(default = "default_max_retries")]
+    #[schemars(default = "default_max_retries")]
+    pub max_retries: u32,
+
+    /// First retry wait in milliseconds, doubled per attempt with jitter (throttles start 4x
+    /// higher). Default 500.
+    #[serde(default = "default_min_backoff_ms")]
+    #[schemars(default = "default_min_backoff_ms")]
+    pub min_backoff_ms: u64,
+
+    /// Cap on any single wait in seconds: a retry backoff, a throttle pause, a usage-header
+    /// pause or Graph's `estimated_time_to_regain_access`. Default 600.
+    #[serde(default = "default_max_backoff_secs")]
+    #[schemars(default = "default_max_backoff_secs")]
+    pub max_backoff_secs: f64,
+
+    /// Timeout of one HTTP request in seconds. Default 60.
+    #[serde(default = "default_timeout_secs")]
+    #[schemars(default = "default_timeout_secs")]
+    pub timeout_secs: f64,
+
+    /// Fail a unit that needs more API pages than this (a guard against runaway paging).
+    /// Default: no limit (a repeated `next` link is detected anyway).
+    #[serde(default)]
+    pub max_pages_per_unit: Option<u64>,
+}
+
+/// One entry of `pages`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PageEntry {
+    /// A Page id using the top-level `access_token`.
+    Id(String),
+    /// A Page with its own token.
+    WithToken(PageWithToken),
+}
+
+/// `{ id = "...", access_token = "..." }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageWithToken {
+    /// Page id.
+    pub id: String,
+    /// This Page's access token.
+    #[schemars(with = "String")]
+    pub access_token: SecretString,
+}
+
+/// `messages = { max = 20, fields = [...] }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesConfig {
+    /// Newest messages per thread, 1 to 20. Default 20.
+    #[serde(default = "default_messages_max")]
+    #[schemars(default = "default_messages_max")]
+    pub max: usize,
+    /// Message fields: `id`, `created_time`, `from`, `to`, `message`, `sticker`, `tags`,
+    /// `attachments`. Default `id`, `created_time`, `from`, `to`, `message`.
+    #[serde(default = "default_message_fields")]
+    #[schemars(default = "default_message_fields")]
+    pub fields: Vec<String>,
+}
+
+/// `mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Read everything.
+    #[default]
+    Full,
+    /// Read only threads at or after the stored per-unit watermarks.
+    Incremental,
+}
+
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.into()
+}
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.into()
+}
+fn default_platforms() -> Vec<String> {
+    Platform::ALL
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect()
+}
+fn default_folders() -> Vec<String> {
+    Folder::ALL.iter().map(|f| f.as_str().to_string()).collect()
+}
+fn default_fields() -> Vec<String> {
+    DEFAULT_THREAD_FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+fn default_page_size() -> u32 {
+    DEFAULT_PAGE_SIZE
+}
+fn default_rps() -> f64 {
+    DEFAULT_REQUESTS_PER_SECOND_PER_PAGE
+}
+fn default_max_retries() -> u32 {
+    DEFAULT_MAX_RETRIES
+}
+fn default_min_backoff_ms() -> u64 {
+    DEFAULT_MIN_BACKOFF_MS
+}
+fn default_max_backoff_secs() -> f64 {
+    DEFAULT_MAX_BACKOFF_SECS
+}
+fn default_timeout_secs() -> f64 {
+    DEFAULT_TIMEOUT_SECS
+}
+fn default_messages_max() -> usize {
+    DEFAULT_MESSAGES_MAX
+}
+fn default_message_fields() -> Vec<String> {
+    DEFAULT_MESSAGE_FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A checked configuration, ready to run.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    /// `None` for `embedded`.
+    pub base_url: Option<String>,
+    pub options: client::ClientOptions,
+    pub request: client::ConversationsRequest,
+    pub platforms: Vec<Platform>,
+    pub folders: Vec<Folder>,
+    /// Requested thread fields (decides which columns are filled).
+    pub fields: Vec<String>,
+    pub messages_requested: bool,
+    pub mode: Mode,
+}
+
+impl GraphConversationsConfig {
+    /// Checks everything that can be checked without I/O.
+    pub(crate) fn validate(self) -> Result<Validated, BuildError> {
+        let embedded = self.base_url == EMBEDDED;
+        if !embedded {
+            client::secure::check_base_url(&self.base_url)
+                .map_err(|m| BuildError::at("base_url", m))?;
+        }
+        let version_ok = {
+            let mut o = client::ClientOptions::new(DEFAULT_BASE_URL);
+            o.api_version = self.api_version.clone();
+            client::GraphClient::new(o).is_ok()
+        };
+        if !version_ok {
+            return Err(BuildError::at(
+                "api_version",
+                format!("`{}` is not a Graph API version", self.api_version),
+            )
+            .with_help("use a version like `v25.0`"));
+        }
+
+        let platforms = parse_names(
+            &self.platforms,
+            "platforms",
+            Platform::parse,
+            &["messenger", "instagram"],
+        )?;
+        let folders = parse_names(
+            &self.folders,
+            "folders",
+            Folder::parse,
+            &["inbox", "other", "page_done", "spam"],
+        )?;
+
+        if self.fields.is_empty() {
+            return Err(BuildError::at("fields", "no fields requested")
+                .with_help("remove `fields` to get the default set"));
+        }
+        for f in &self.fields {
+            if f == "messages" {
+                return Err(
+                    BuildError::at("fields", "`messages` is not set through `fields`")
+                        .with_help("use `messages = { max = 20, fields = [\"id\", \"message\"] }`"),
+                );
+            }
+            check_known(f, KNOWN_THREAD_FIELDS, "fields", "a UnifiedThread field")?;
+        }
+        let messages = match &self.messages {
+            None => None,
+            Some(m) => {
+                if m.max == 0 || m.max > MAX_DETAILED_MESSAGES {
+                    return Err(BuildError::at(
+                        "messages.max",
+                        format!("{} is out of range: 1 to {MAX_DETAILED_MESSAGES}", m.max),
+                    )
+                    .with_help(
+                        "the Graph API serves message details only for the 20 newest messages of a \
+                         conversation; older ones cannot be read through this edge",
+                    ));
+                }
+                if m.fields.is_empty() {
+                    return Err(BuildError::at(
+                        "messages.fields",
+                        "no message fields requested",
+                    ));
+                }
+                for f in &m.fields {
+                    check_known(
+                        f,
+                        KNOWN_MESSAGE_FIELDS,
+                        "messages.fields",
+                        "a message field with a column",
+                    )?;
+                }
+                Some(client::MessagesRequest {
+                    max: m.max,
+                    fields: m.fields.clone(),
+                })
+            }
+        };
+        if self.page_size == 0 {
+            return Err(BuildError::at("page_size", "must be at least 1"));
+        }
+        if !(self.requests_per_second_per_page.is_finite()
+            && self.requests_per_second_per_page >= 0.0)
+        {
+            return Err(BuildError::at(
+                "requests_per_second_per_page",
+                "must be a number >= 0 (0 disables pacing)",
+            ));
+        }
+        if self.concurrency == Some(0) {
+            return Err(BuildError::at("concurrency", "must be at least 1"));
+        }
+        for (key, v) in [
+            ("max_backoff_secs", self.max_backoff_secs),
+            ("timeout_secs", self.timeout_secs),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(BuildError::at(key, "must be a positive number of seconds"));
+            }
+        }
+        if let Some(user) = &self.user_id
+            && user.trim().is_empty()
+        {
+            return Err(BuildError::at("user_id", "is empty"));
+        }
+
+        let shared = self
+            .access_token
+            .filter(|t| !t.expose_secret().is_empty())
+            .or_else(|| embedded.then(|| SecretString::from(EMBEDDED_TOKEN)));
+        if self.pages.is_empty() {
+            return Err(BuildError::at("pages", "no pages to read")
+                .with_help("list Page ids, e.g. pages = [\"104857600000001\"]"));
+        }
+        let mut pages = Vec::with_capacity(self.pages.len());
+        for (i, entry) in self.pages.into_iter().enumerate() {
+            let (id, token) = match entry {
+                PageEntry::Id(id) => (id, shared.clone()),
+                PageEntry::WithToken(p) => (p.id, Some(p.access_token)),
+            };
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            {
+                return Err(BuildError::at(
+                    format!("pages[{i}]"),
+                    format!("`{id}` is not a Page id"),
+                ));
+            }
+            if pages.iter().any(|p: &client::PageAccess| p.page_id == id) {
+                return Err(BuildError::at(
+                    format!("pages[{i}]"),
+                    format!("page `{id}` is listed twice"),
+                ));
+            }
+            let Some(token) = token.filter(|t| !t.expose_secret().is_empty()) else {
+                return Err(BuildError::at("access_token", format!("no access token for page `{id}`"))
+                    .with_help("set `access_token = \"${FB_PAGE_TOKEN}\"` or give the page its own `{ id, access_token }`"));
+            };
+            pages.push(client::PageAccess {
+                page_id: id,
+                access_token: token,
+            });
+        }
+
+        let mut options = client::ClientOptions::new(if embedded {
+            DEFAULT_BASE_URL.to_string()
+        } else {
+            self.base_url.clone()
+        });
+        options.api_version = self.api_version;
+        options.app_secret = self.app_secret.filter(|s| !s.expose_secret().is_empty());
+        options.requests_per_second_per_page = self.requests_per_second_per_page;
+        options.retry = client::RetryPolicy {
+            max_retries: self.max_retries,
+            min_backoff: std::time::Duration::from_millis(self.min_backoff_ms),
+            max_backoff: std::time::Duration::from_secs_f64(self.max_backoff_secs),
+        };
+        options.timeout = std::time::Duration::from_secs_f64(self.timeout_secs);
+
+        let concurrency = self.concurrency.unwrap_or_else(|| {
+            (pages.len() * DEFAULT_UNITS_PER_PAGE).clamp(1, DEFAULT_MAX_CONCURRENCY)
+        });
+        let mut request = client::ConversationsRequest::new(pages);
+        request.platforms = platforms.clone();
+        request.folders = folders.clone();
+        request.user_id = self.user_id;
+        request.fields = self.fields.clone();
+        request.messages = messages;
+        request.page_size = self.page_size;
+        request.concurrency = concurrency;
+        request.max_pages_per_unit = self.max_pages_per_unit;
+        Ok(Validated {
+            base_url: (!embedded).then_some(self.base_url),
+            options,
+            messages_requested: request.messages.is_some(),
+            request,
+            platforms,
+            folders,
+            fields: self.fields,
+            mode: self.mode,
+        })
+    }
+}
+
+fn parse_names<T: PartialEq>(
+    names: &[String],
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    valid: &[&str],
+) -> Result<Vec<T>, BuildError> {
+    if names.is_empty() {
+        return Err(BuildError::at(key, "is empty")
+            .with_help(format!("valid values: {}", valid.join(", "))));
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let Some(v) = parse(n) else {
+            let mut e = BuildError::at(key, format!("unknown value `{n}`"));
+            e = match did_you_mean(n, valid) {
+                Some(s) => e.with_help(format!(
+                    "did you mean `{s}`? valid values: {}",
+                    valid.join(", ")
+                )),
+                None => e.with_help(format!("valid values: {}", valid.join(", "))),
+            };
+            return Err(e);
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn check_known(name: &str, known: &[&str], key: &str, what: &str) -> Result<(), BuildError> {
+    if known.contains(&name) {
+        return Ok(());
+    }
+    let e = BuildError::at(key, format!("`{name}` is not {what}"));
+    Err(match did_you_mean(name, known) {
+        Some(s) => e.with_help(format!("did you mean `{s}`?")),
+        None => e.with_help(format!("known: {}", known.join(", "))),
+    })
+}
+
+/// The closest candidate, if it is close enough to be a typo.
+pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(input, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<GraphConversationsConfig, toml::de::Error> {
+        toml::from_str(toml_text)
+    }
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let c = parse(
+            r#"pages = ["1"]
+access_token = "t""#,
+        )
+        .unwrap();
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.api_version, "v25.0");
+        assert_eq!(c.page_size, 25);
+        assert_eq!(c.requests_per_second_per_page, 2.0);
+        assert_eq!(c.mode, Mode::Full);
+        let v = c.validate().unwrap();
+        assert_eq!(v.platforms, Platform::ALL.to_vec());
+        assert_eq!(v.folders, Folder::ALL.to_vec());
+        assert_eq!(v.request.concurrency, 2);
+        assert!(v.options.app_secret.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = parse("pages = [\"1\"]\npage_sise = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("page_sise"), "{err}");
+    }
+
+    #[test]
+    fn pages_mix_ids_and_tables_with_their_own_tokens() {
+        let c = parse(
+            r#"pages = ["1", { id = "2", access_token = "own" }]
+access_token = "shared"
+app_secret = ""
+mode = "incremental"
+messages = { max = 5 }"#,
+        )
+        .unwrap();
+        let v = c.validate().unwrap();
+        let tokens: Vec<_> = v
+            .request
+            .pages
+            .iter()
+            .map(|p| p.access_token.expose_secret().to_string())
+            .collect();
+        assert_eq!(tokens, ["shared", "own"]);
+        assert!(
+            v.options.app_secret.is_none(),
+            "an empty app_secret means none"
+        );
+        assert_eq!(v.mode, Mode::Incremental);
+        assert_eq!(v.request.messages.as_ref().map(|m| m.max), Some(5));
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        let e = parse("pages=[\"1\"]\naccess_token=\"t\"\nplatforms=[\"instagarm\"]")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("platforms"));
+        assert!(e.help.unwrap().contains("did you mean `instagram`"));
+        let e = parse("pages=[\"1\"]\naccess_token=\"t\"\nfields=[\"snipet\"]")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.help.unwrap().contains("did you mean `snippet`"));
+    }
+
+    #[test]
+    fn more_than_20_messages_is_a_build_error_that_explains_the_cap() {
+        let e = parse("pages=[\"1\"]\naccess_token=\"t\"\nmessages={max=21}")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("messages.max"));
+        assert!(e.help.unwrap().contains("20 newest messages"));
+    }
+
+    #[test]
+    fn plain_http_and_missing_tokens_are_refused() {
+        let e = parse("pages=[\"1\"]\naccess_token=\"t\"\nbase_url=\"http://graph.example.com\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("base_url"));
+        let e = parse("pages=[\"1\"]").unwrap().validate().unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("access_token"));
+        // The embedded emulator has a demo token.
+        assert!(
+            parse("pages=[\"1\"]\nbase_url=\"embedded\"")
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = parse(
+            "pages=[{ id = \"2\", access_token = \"tok-SECRET\" }]\napp_secret=\"app-SECRET\"",
+        )
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+        let v = c.validate().unwrap();
+        assert!(!format!("{v:?}").contains("SECRET"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the client and the plugin against `graph-emulator` over real HTTP on
+//! 127.0.0.1 (and a tiny axum fixture for what the emulator cannot do). Backoffs are configured
+//! in milliseconds: paused tokio time does not work with real sockets.
+
+mod common;
+mod errors;
+mod faults;
+mod fixture;
+mod paging;
+mod plugin;

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Live counters, for progress display.
     pub progress: Option<Arc<Progress>>,
+    /// Stop each source after this many rows (for trial runs: `tributary run --limit N`). The
+    /// sinks still commit what they received.
+    pub limit: Option<u64>,
 }
 
 /// Live counters of a running pipeline (read by progress displays).
@@ -304,6 +307,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
         let fail = fail.clone();
         let progress = progress.clone();
         let failure = failure.clone();
+        let limit = options.limit;
         source_tasks.spawn(async move {
             let component = format!("sources.{}", node.id);
             let mut report = SourceRunReport {
@@ -329,17 +333,30 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                     }
                     Some(Ok(batch)) => batch,
                 };
+                let (batch, limit_reached) = match limit {
+                    Some(limit) => {
+                        let left = limit.saturating_sub(report.rows) as usize;
+                        (batch.slice(0, batch.num_rows().min(left)), batch.num_rows() >= left)
+                    }
+                    None => (batch, false),
+                };
                 report.batches += 1;
                 report.rows += batch.num_rows() as u64;
                 progress
                     .rows_read
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                if let Err(e) = deliver(&mut routes, batch, &progress).await {
+                if batch.num_rows() == 0 {
+                    // Sources may yield empty batches (an empty API page); sinks never see them.
+                } else if let Err(e) = deliver(&mut routes, batch, &progress).await {
                     fail(e);
                     break;
                 }
                 if !routes.iter().any(Route::alive) {
                     tracing::debug!(source = %component, "no sink wants more data; stopping early");
+                    break;
+                }
+                if limit_reached {
+                    tracing::info!(source = %component, rows = report.rows, "row limit reached; stopping the source");
                     break;
                 }
             }

@@ -278,3 +278,37 @@ fail_finish = true
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_stops_each_source_after_n_rows_and_commits() {
+    let tag = common::tag("limit");
+    let text = format!(
+        r#"
+[sources.a]
+type = "gen"
+tag = "{tag}"
+batches = 0
+endless = true
+rows = 7
+
+[sources.b]
+type = "gen"
+tag = "{tag}"
+batches = 2
+rows = 3
+start = 1000
+
+[sinks.out]
+type = "collect"
+tag = "{tag}"
+inputs = ["a", "b"]
+"#
+    );
+    let options = RunOptions { limit: Some(10), ..RunOptions::default() };
+    let report = runtime::run(pipeline(&text), options).await.unwrap();
+    let mut rows = common::probe(&tag).committed.lock().unwrap()["out"].clone();
+    rows.sort();
+    let expected: Vec<i64> = (0..10).chain(1000..1006).collect();
+    assert_eq!(rows, expected, "10 rows of the endless source, all 6 of the short one");
+    assert_eq!(report.sources.iter().map(|s| s.rows).sum::<u64>(), 16);
+}

@@ -69,6 +69,8 @@ pub enum Command {
     },
     /// Run the Graph API emulator standalone (for trying pipelines without credentials).
     Emulate(graph_emulator::cli::EmulateArgs),
+    /// Print a JSON Schema for pipeline files (for editors with a TOML language server).
+    ConfigSchema,
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -84,6 +86,9 @@ pub struct RunArgs {
     /// Write a JSON report of the run (rows, files, bytes per sink) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Stop each source after N rows (threads), for trial runs. Sinks still commit.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
@@ -110,6 +115,10 @@ pub fn main() -> ExitCode {
         }
         Command::Run(args) => run(args, &registry),
         Command::Emulate(args) => emulate(args),
+        Command::ConfigSchema => {
+            let schema = registry.pipeline_schema();
+            print_stdout(&(serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"))
+        }
     }
 }
 
@@ -231,7 +240,11 @@ fn run(args: RunArgs, registry: &Registry) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let options = RunOptions { services: plugins::services(), ..RunOptions::default() };
+        let options = RunOptions {
+            services: plugins::services(),
+            limit: args.limit,
+            ..RunOptions::default()
+        };
         let interrupt = options.interrupt.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -1,0 +1,430 @@
+//! Where a file sink writes: a local directory or an object-store URL, turned into an
+//! [`ObjectStore`] plus a base prefix.
+//!
+//! Parsing ([`TargetSpec::parse`]) is pure and runs at build time, so `tributary validate` catches
+//! a bad URL or an unsafe `allow_http`; opening ([`TargetSpec::open`]) creates the local
+//! directory or the cloud client and runs at `start()`. Cloud credentials come from the standard
+//! environment of each provider (`AWS_*`, `GOOGLE_*`, `AZURE_*`), never from the pipeline file.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::{Path, PathPart};
+use url::Url;
+
+use crate::error::{BuildError, RunError};
+
+/// Options of the object-store client (config keys `endpoint`, `allow_http`, `region`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    /// Allow plain HTTP to `endpoint`; refused unless the endpoint is a loopback address.
+    pub allow_http: bool,
+    /// S3 region (else `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    Local(PathBuf),
+    S3(Url),
+    Gcs(Url),
+    Azure(Url),
+}
+
+/// A parsed, validated output location; no I/O has happened yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    location: Location,
+    base: Path,
+    options: StoreOptions,
+    display: String,
+}
+
+/// An opened output location: the store, the base prefix inside it, and a display name.
+#[derive(Clone)]
+pub struct Target {
+    /// The store holding the lake.
+    pub store: Arc<dyn ObjectStore>,
+    /// The prefix of the table inside `store` (empty for a local directory: the store is rooted
+    /// there).
+    pub base: Path,
+    /// What to call this location in messages and reports (`/data/lake`, `s3://bkt/raw`).
+    pub display: String,
+    /// The directory on disk, for a local target (used to tidy empty staging directories, which
+    /// object stores do not have).
+    pub local_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("display", &self.display)
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    /// A target over an existing store (tests, embedding).
+    pub fn new(store: Arc<dyn ObjectStore>, base: Path, display: impl Into<String>) -> Self {
+        Self {
+            store,
+            base,
+            display: display.into(),
+            local_root: None,
+        }
+    }
+
+    /// `base/relative` (relative is a `/`-separated object path, already escaped).
+    pub fn path(&self, relative: &str) -> Path {
+        join(&self.base, relative)
+    }
+
+    /// `relative` as it appears to a user: `<display>/<relative>`.
+    pub fn display_path(&self, relative: &str) -> String {
+        format!("{}/{}", self.display.trim_end_matches('/'), relative)
+    }
+
+    /// `path` relative to `base` (for manifests, which stay valid if the table is moved).
+    pub fn relative(&self, path: &Path) -> String {
+        self.relative_str(path.as_ref())
+    }
+
+    /// [`Target::relative`] for a path held as a string.
+    pub fn relative_str(&self, path: &str) -> String {
+        let base = self.base.as_ref();
+        if base.is_empty() {
+            return path.to_owned();
+        }
+        path.strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(path)
+            .to_owned()
+    }
+}
+
+/// `base/relative` without re-encoding `relative`: its segments are already safe names (Hive
+/// escaping leaves no `/`, control character, `.` or `..`). A segment that is not valid anyway is
+/// percent-encoded by `object_store` rather than trusted.
+pub(crate) fn join(base: &Path, relative: &str) -> Path {
+    let parts = relative
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| PathPart::parse(s).unwrap_or_else(|_| PathPart::from(s)));
+    Path::from_iter(base.parts().chain(parts))
+}
+
+impl TargetSpec {
+    /// Parses the `path` key: a local directory (`/data/lake`, `./out`), `file:///data/lake`,
+    /// `s3://bucket/prefix` (also `s3a://`), `gs://bucket/prefix`, or `az://container/prefix`
+    /// (also `abfs[s]://`). Pure: nothing is opened.
+    pub fn parse(path: &str, options: StoreOptions) -> Result<Self, BuildError> {
+        if path.trim().is_empty() {
+            return Err(BuildError::at("path", "`path` is empty")
+                .with_help("set it to a directory or an s3://, gs:// or az:// URL"));
+        }
+        let location = if path.contains("://") {
+            let url = Url::parse(path)
+                .map_err(|e| BuildError::at("path", format!("`{path}` is not a valid URL: {e}")))?;
+            match url.scheme() {
+                "file" => Location::Local(url.to_file_path().map_err(|()| {
+                    BuildError::at("path", format!("`{path}` is not a local file URL"))
+                        .with_help("write file:///absolute/dir")
+                })?),
+                "s3" | "s3a" => Location::S3(url),
+                "gs" => Location::Gcs(url),
+                "az" | "abfs" | "abfss" | "azure" => Location::Azure(url),
+                "http" | "https" => {
+                    return Err(BuildError::at(
+                        "path",
+                        format!("`{path}`: HTTP URLs are not a lake location"),
+                    )
+                    .with_help(
+                        "for an S3-compatible store write path = \"s3://bucket/prefix\" and \
+                         endpoint = \"<the http(s) URL>\"",
+                    ));
+                }
+                other => {
+                    return Err(BuildError::at(
+                        "path",
+                        format!("unsupported URL scheme `{other}` in `{path}`"),
+                    )
+                    .with_help("use a local directory, file://, s3://, gs:// or az://"));
+                }
+            }
+        } else {
+            Location::Local(PathBuf::from(path))
+        };
+        let base = match &location {
+            Location::Local(_) => Path::default(),
+            Location::S3(url) | Location::Gcs(url) | Location::Azure(url) => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(BuildError::at("path", format!("`{path}` names no bucket"))
+                        .with_help("write s3://bucket/prefix"));
+                }
+                Path::from_url_path(url.path()).map_err(|e| {
+                    BuildError::at(
+                        "path",
+                        format!("`{path}` has an invalid object prefix: {e}"),
+                    )
+                })?
+            }
+        };
+        validate_options(&location, &options)?;
+        Ok(Self {
+            location,
+            base,
+            options,
+            display: path.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The location as the user wrote it (for messages and reports).
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Whether this is a local directory.
+    pub fn is_local(&self) -> bool {
+        matches!(self.location, Location::Local(_))
+    }
+
+    /// Opens the location: creates a local directory, or configures the cloud client from the
+    /// environment. Cloud clients make no request until the first write.
+    pub fn open(&self) -> Result<Target, RunError> {
+        let store: Arc<dyn ObjectStore> = match &self.location {
+            Location::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    RunError::msg(format!(
+                        "cannot create the output directory {}: {e} (check the path and its \
+                         permissions)",
+                        dir.display()
+                    ))
+                })?;
+                let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| {
+                    RunError::msg(format!(
+                        "cannot open the output directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let root = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                return Ok(Target {
+                    store: Arc::new(store),
+                    base: self.base.clone(),
+                    display: self.display.clone(),
+                    local_root: Some(root),
+                });
+            }
+            Location::S3(url) => {
+                let mut b = AmazonS3Builder::from_env().with_url(bucket_url(url));
+                if let Some(endpoint) = &self.options.endpoint {
+                    b = b.with_endpoint(endpoint);
+                }
+                if let Some(region) = &self.options.region {
+                    b = b.with_region(region);
+                }
+                // Always explicit: an `AWS_ALLOW_HTTP` left in the environment must not downgrade
+                // a production endpoint to plain HTTP behind the pipeline's back.
+                b = b.with_allow_http(self.options.allow_http);
+                Arc::new(b.build().map_err(|e| self.open_error(e))?)
+            }
+            Location::Gcs(url) => Arc::new(
+                GoogleCloudStorageBuilder::from_env()
+                    .with_url(bucket_url(url))
+                    .build()
+                    .map_err(|e| self.open_error(e))?,
+            ),
+            Location::Azure(url) => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(bucket_url(url));
+                if let Some(endpoint) = &self.options.endpoint {
+                    b = b.with_endpoint(endpoint.clone());
+                }
+                b = b.with_allow_http(self.options.allow_http);
+                Arc::new(b.build().map_err(|e| self.open_error(e))?)
+            }
+        };
+        Ok(Target {
+            store,
+            base: self.base.clone(),
+            display: self.display.clone(),
+            local_root: None,
+        })
+    }
+
+    fn open_error(&self, e: object_store::Error) -> RunError {
+        RunError::msg(format!(
+            "cannot configure the object store for {}: {e} (credentials and settings come from \
+             the provider's standard environment, e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/\
+             AWS_REGION)",
+            self.display
+        ))
+    }
+}
+
+/// `scheme://bucket` — the builders take the bucket from the URL; the prefix is ours.
+fn bucket_url(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+}
+
+fn validate_options(location: &Location, options: &StoreOptions) -> Result<(), BuildError> {
+    let remote_with_endpoint = matches!(location, Location::S3(_) | Location::Azure(_));
+    if let Some(endpoint) = &options.endpoint {
+        if !remote_with_endpoint {
+            return Err(BuildError::at(
+                "endpoint",
+                "`endpoint` applies only to s3:// and az:// paths",
+            )
+            .with_help("remove it, or make `path` an s3:// URL"));
+        }
+        let url = Url::parse(endpoint).map_err(|e| {
+            BuildError::at("endpoint", format!("`{endpoint}` is not a valid URL: {e}"))
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if options.allow_http => {
+                if !is_loopback(&url) {
+                    return Err(BuildError::at(
+                        "allow_http",
+                        format!(
+                            "`allow_http` is refused for `{endpoint}`: plain HTTP is only allowed \
+                             to a loopback endpoint (127.0.0.1, ::1, localhost), because it would \
+                             send credentials and data unencrypted"
+                        ),
+                    )
+                    .with_help("use an https:// endpoint"));
+                }
+            }
+            "http" => {
+                return Err(BuildError::at(
+                    "endpoint",
+                    format!("`{endpoint}` is plain HTTP, which is refused by default"),
+                )
+                .with_help("use https://, or for a local test server set allow_http = true"));
+            }
+            other => {
+                return Err(BuildError::at(
+                    "endpoint",
+                    format!("`{endpoint}`: the endpoint must be http(s), not `{other}`"),
+                ));
+            }
+        }
+    } else if options.allow_http {
+        return Err(
+            BuildError::at("allow_http", "`allow_http` needs an `endpoint`")
+                .with_help("set endpoint = \"http://127.0.0.1:PORT\" or remove allow_http"),
+        );
+    }
+    if options.region.is_some() && !matches!(location, Location::S3(_)) {
+        return Err(BuildError::at(
+            "region",
+            "`region` applies only to s3:// paths",
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(endpoint: Option<&str>, allow_http: bool) -> StoreOptions {
+        StoreOptions {
+            endpoint: endpoint.map(str::to_owned),
+            allow_http,
+            region: None,
+        }
+    }
+
+    #[test]
+    fn parses_local_file_and_cloud_locations() {
+        let local = TargetSpec::parse("/data/lake/", StoreOptions::default()).unwrap();
+        assert!(local.is_local());
+        assert_eq!(local.display(), "/data/lake");
+        let file = TargetSpec::parse("file:///data/lake", StoreOptions::default()).unwrap();
+        assert_eq!(file.location, Location::Local("/data/lake".into()));
+        let s3 = TargetSpec::parse("s3://bkt/raw/conversations", StoreOptions::default()).unwrap();
+        assert_eq!(s3.base.as_ref(), "raw/conversations");
+        assert!(!s3.is_local());
+        assert!(TargetSpec::parse("gs://bkt/x", StoreOptions::default()).is_ok());
+        assert!(TargetSpec::parse("az://container/x", StoreOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn rejects_unknown_schemes_and_http_paths() {
+        let e = TargetSpec::parse("ftp://host/x", StoreOptions::default()).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("path"));
+        assert!(e.message.contains("ftp"));
+        let e =
+            TargetSpec::parse("http://127.0.0.1:9000/bkt", StoreOptions::default()).unwrap_err();
+        assert!(e.help.unwrap().contains("endpoint"));
+        assert!(TargetSpec::parse("s3:///nobucket", StoreOptions::default()).is_err());
+        assert!(TargetSpec::parse("", StoreOptions::default()).is_err());
+    }
+
+    #[test]
+    fn allow_http_only_for_loopback_endpoints() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            TargetSpec::parse("s3://b/p", opts(Some(ok), true)).unwrap();
+        }
+        let e =
+            TargetSpec::parse("s3://b/p", opts(Some("http://10.0.0.5:9000"), true)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("allow_http"));
+        assert!(e.message.contains("loopback"));
+        let e =
+            TargetSpec::parse("s3://b/p", opts(Some("http://127.0.0.1:9000"), false)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("endpoint"));
+        assert!(e.help.unwrap().contains("allow_http"));
+        TargetSpec::parse("s3://b/p", opts(Some("https://minio.internal"), false)).unwrap();
+        let e = TargetSpec::parse("s3://b/p", opts(None, true)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("allow_http"));
+        let e = TargetSpec::parse("/tmp/x", opts(Some("https://x"), false)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("endpoint"));
+    }
+
+    #[test]
+    fn join_keeps_escaped_segments_verbatim() {
+        let base = Path::from("raw/conv");
+        assert_eq!(
+            join(&base, "p=a%2Fb/part-1.parquet").as_ref(),
+            "raw/conv/p=a%2Fb/part-1.parquet"
+        );
+        assert_eq!(join(&Path::default(), "x/y").as_ref(), "x/y");
+    }
+
+    #[tokio::test]
+    async fn opens_a_local_directory_creating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = TargetSpec::parse(
+            dir.path().join("a/b").to_str().unwrap(),
+            StoreOptions::default(),
+        )
+        .unwrap();
+        let target = spec.open().unwrap();
+        assert!(dir.path().join("a/b").is_dir());
+        assert_eq!(
+            target.local_root.as_deref(),
+            Some(dir.path().join("a/b").as_path())
+        );
+    }
+}

@@ -1,0 +1,645 @@
+//! The partitioned, rotating, bounded writer manager shared by the file sinks.
+//!
+//! A format plugs in through two small traits: an [`EncoderFactory`] that opens a
+//! [`FileEncoder`] on an object path, and the encoder that writes batches and closes the file.
+//! [`PartitionedWriter`] does the rest: it splits each batch by partition, keeps at most
+//! `max_open_files` files open (closing the least recently written one to make room — so memory
+//! stays bounded however many partitions the data spans), rotates files by rows and size, names
+//! every file under the run's staging directory, and at [`PartitionedWriter::finish`] commits them
+//! all and writes the run manifest (see [`super::commit`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use super::commit::{
+    CommitPlan, Manifest, ManifestFile, ORPHAN_AGE, PartitionValue, StagedFile, remove_empty_dirs,
+    schema_json, staging_dir, sweep_orphans,
+};
+use super::partition::{PartitionKey, PartitionSpec};
+use super::target::Target;
+use crate::error::RunError;
+use crate::plugin::{RunContext, SinkReport};
+
+/// Default cap on files open at once (each holds a buffer: a Parquet row group, a JSON chunk).
+pub const DEFAULT_MAX_OPEN_FILES: usize = 16;
+
+/// One file being written. Implemented by each format (Parquet, NDJSON).
+pub trait FileEncoder: Send + 'static {
+    /// Encodes one batch (already without partition columns).
+    fn write(&mut self, batch: &RecordBatch) -> impl Future<Output = Result<(), RunError>> + Send;
+
+    /// Bytes the file would have if closed now (written so far plus buffered, estimated):
+    /// drives rotation by `target_file_size`.
+    fn size_estimate(&self) -> u64;
+
+    /// Completes the file (footer, compression trailer, upload) and returns its size in bytes.
+    fn close(self) -> impl Future<Output = Result<u64, RunError>> + Send;
+}
+
+/// Opens encoders of one format.
+pub trait EncoderFactory: Send + Sync + 'static {
+    /// The encoder this factory opens.
+    type Encoder: FileEncoder;
+
+    /// The format's name in manifests (`parquet`, `ndjson`).
+    fn format(&self) -> &'static str;
+
+    /// The file name extension, without the leading dot (`zstd.parquet`, `ndjson.gz`).
+    fn extension(&self) -> String;
+
+    /// Opens a new file at `path` in `store` for batches of `schema`. May not do I/O until the
+    /// first write.
+    fn create(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        schema: &SchemaRef,
+    ) -> Result<Self::Encoder, RunError>;
+}
+
+/// When to start a new file, and how many may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationOptions {
+    /// At most this many files open at once; the least recently written is closed to make room.
+    pub max_open_files: usize,
+    /// Start a new file after this many rows (`None`: no limit).
+    pub max_rows_per_file: Option<u64>,
+    /// Start a new file once a file reaches about this many bytes (`None`: no limit).
+    pub target_file_size: Option<u64>,
+}
+
+impl Default for RotationOptions {
+    fn default() -> Self {
+        Self {
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+            max_rows_per_file: None,
+            target_file_size: None,
+        }
+    }
+}
+
+struct OpenFile<E> {
+    encoder: E,
+    tmp: Path,
+    final_path: Path,
+    rows: u64,
+    last_used: u64,
+}
+
+/// Writes a run's batches as partitioned files under staging names, then commits them.
+///
+/// Dropping it without [`PartitionedWriter::finish`] commits nothing: the staged files stay
+/// under `_tributary/staging/<run_id>/`, invisible, and are swept by a later run.
+pub struct PartitionedWriter<F: EncoderFactory> {
+    factory: F,
+    target: Target,
+    spec: PartitionSpec,
+    rotation: RotationOptions,
+    run_id: String,
+    pipeline: String,
+    sink: String,
+    started_at: DateTime<Utc>,
+    open: HashMap<PartitionKey, OpenFile<F::Encoder>>,
+    staged: Vec<StagedFile>,
+    next_seq: u64,
+    clock: u64,
+}
+
+impl<F: EncoderFactory> std::fmt::Debug for PartitionedWriter<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedWriter")
+            .field("target", &self.target.display)
+            .field("run_id", &self.run_id)
+            .field("open", &self.open.len())
+            .field("staged", &self.staged.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: EncoderFactory> PartitionedWriter<F> {
+    /// Starts a run on `target`: sweeps staged files of runs dead for longer than
+    /// [`ORPHAN_AGE`], then is ready for batches.
+    pub async fn start(
+        factory: F,
+        target: Target,
+        spec: PartitionSpec,
+        rotation: RotationOptions,
+        ctx: &RunContext,
+    ) -> Result<Self, RunError> {
+        let swept = sweep_orphans(&target, &ctx.run_id, ORPHAN_AGE).await;
+        if swept > 0 {
+            tracing::info!(sink = %ctx.id, swept, "deleted staged files of dead runs");
+        }
+        Ok(Self {
+            factory,
+            target,
+            spec,
+            rotation: RotationOptions {
+                max_open_files: rotation.max_open_files.max(1),
+                ..rotation
+            },
+            run_id: ctx.run_id.clone(),
+            pipeline: ctx.pipeline.clone(),
+            sink: ctx.id.clone(),
+            started_at: Utc::now(),
+            open: HashMap::new(),
+            staged: Vec::new(),
+            next_seq: 0,
+            clock: 0,
+        })
+    }
+
+    /// Files open right now (never more than `max_open_files`).
+    pub fn open_files(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Files closed so far (staged, not yet committed).
+    pub fn staged_files(&self) -> &[StagedFile] {
+        &self.staged
+    }
+
+    /// Writes one batch: split by partition, appended to each partition's open file (opening,
+    /// rotating and evicting files as needed). Nothing becomes visible.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), RunError> {
+        for (key, mut part) in self.spec.split(batch)? {
+            while part.num_rows() > 0 {
+                let written = self.open.get(&key).map_or(0, |f| f.rows);
+                let room = self
+                    .rotation
+                    .max_rows_per_file
+                    .map_or(u64::MAX, |max| max.saturating_sub(written).max(1));
+                let take = usize::try_from(room)
+                    .unwrap_or(usize::MAX)
+                    .min(part.num_rows());
+                let chunk = part.slice(0, take);
+                part = part.slice(take, part.num_rows() - take);
+                if !self.open.contains_key(&key) {
+                    self.open_file(&key).await?;
+                }
+                self.clock += 1;
+                let clock = self.clock;
+                let Some(file) = self.open.get_mut(&key) else {
+                    return Err(RunError::msg(
+                        "internal error: the partition's file is not open",
+                    ));
+                };
+                if let Err(e) = file.encoder.write(&chunk).await {
+                    return Err(file_error(&self.target, &file.final_path, "write", &e));
+                }
+                file.rows += take as u64;
+                file.last_used = clock;
+                let full = self
+                    .rotation
+                    .max_rows_per_file
+                    .is_some_and(|m| file.rows >= m)
+                    || self
+                        .rotation
+                        .target_file_size
+                        .is_some_and(|t| file.encoder.size_estimate() >= t);
+                if full {
+                    self.close_file(&key).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every file, commits them all (renames into place), writes the run manifest, and
+    /// reports what was committed.
+    pub async fn finish(mut self) -> Result<SinkReport, RunError> {
+        let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.close_file(&key).await?;
+        }
+        let plan = CommitPlan {
+            files: std::mem::take(&mut self.staged),
+        };
+        plan.commit(self.target.store.as_ref()).await?;
+        let files: Vec<ManifestFile> = plan
+            .files
+            .iter()
+            .map(|f| ManifestFile {
+                path: self.target.relative_str(&f.final_path),
+                rows: f.rows,
+                bytes: f.bytes,
+                partition: f.partition.clone(),
+            })
+            .collect();
+        let manifest = Manifest {
+            version: 1,
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.clone(),
+            sink: self.sink.clone(),
+            format: self.factory.format().to_owned(),
+            location: self.target.display.clone(),
+            started_at: self.started_at,
+            committed_at: Utc::now(),
+            rows: plan.rows(),
+            bytes: plan.bytes(),
+            files,
+            schema: schema_json(self.spec.data_schema()),
+        };
+        manifest.write(&self.target).await?;
+        if let Some(root) = &self.target.local_root {
+            // Renames leave the run's staging directory empty on a local disk.
+            let dir = root.join(super::commit::STAGING_DIR).join(&self.run_id);
+            remove_empty_dirs(&dir);
+            let _ = std::fs::remove_dir(&dir);
+        }
+        tracing::info!(
+            sink = %self.sink,
+            rows = manifest.rows,
+            files = manifest.files.len(),
+            bytes = manifest.bytes,
+            location = %self.target.display,
+            "sink committed"
+        );
+        Ok(SinkReport {
+            rows: manifest.rows,
+            files: manifest.files.len() as u64,
+            bytes: manifest.bytes,
+            location: Some(self.target.display.clone()),
+        })
+    }
+
+    async fn open_file(&mut self, key: &PartitionKey) -> Result<(), RunError> {
+        if self.open.len() >= self.rotation.max_open_files {
+            // Close the least recently written file: its partition is the least likely to get
+            // more rows soon, and closing flushes its buffers, which is what bounds memory.
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, f)| f.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.close_file(&oldest).await?;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let dir = key.path();
+        let name = format!("part-{}-{seq:05}.{}", self.run_id, self.factory.extension());
+        let final_rel = if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        };
+        let final_path = self.target.path(&final_rel);
+        let tmp = staging_dir(&self.target, &self.run_id)
+            .join(format!("{}.tmp", uuid::Uuid::now_v7().simple()));
+        let encoder = self
+            .factory
+            .create(
+                self.target.store.clone(),
+                tmp.clone(),
+                self.spec.data_schema(),
+            )
+            .map_err(|e| file_error(&self.target, &final_path, "create", &e))?;
+        self.open.insert(
+            key.clone(),
+            OpenFile {
+                encoder,
+                tmp,
+                final_path,
+                rows: 0,
+                last_used: 0,
+            },
+        );
+        Ok(())
+    }
+
+    async fn close_file(&mut self, key: &PartitionKey) -> Result<(), RunError> {
+        let Some(file) = self.open.remove(key) else {
+            return Ok(());
+        };
+        let bytes = file
+            .encoder
+            .close()
+            .await
+            .map_err(|e| file_error(&self.target, &file.final_path, "finish", &e))?;
+        self.staged.push(StagedFile {
+            tmp: file.tmp.to_string(),
+            final_path: file.final_path.to_string(),
+            rows: file.rows,
+            bytes,
+            partition: key
+                .0
+                .iter()
+                .map(|(c, v)| PartitionValue {
+                    column: c.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+}
+
+/// An encoder failure, phrased with the file and what to do about it.
+fn file_error(target: &Target, path: &Path, what: &str, e: &RunError) -> RunError {
+    let shown = target.display_path(&target.relative(path));
+    let hint = match io_kind(e) {
+        Some(std::io::ErrorKind::StorageFull) | Some(std::io::ErrorKind::QuotaExceeded) => {
+            " — the disk is full: free space or point `path` at a larger volume, then rerun \
+             (nothing from this run was committed)"
+        }
+        Some(std::io::ErrorKind::FileTooLarge) => {
+            " — the file system refused a larger file (a file size limit, e.g. `ulimit -f`): \
+             lower `target_file_size` or lift the limit, then rerun"
+        }
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            " — permission denied: make the directory writable by this user, then rerun"
+        }
+        Some(std::io::ErrorKind::ReadOnlyFilesystem) => {
+            " — the file system is read-only: point `path` at a writable location"
+        }
+        _ => "",
+    };
+    RunError::msg(format!("cannot {what} {shown}: {e}{hint}"))
+}
+
+/// The `io::ErrorKind` at the bottom of an error chain, also recognised from the message when a
+/// layer (parquet, object_store) flattened the error to text.
+fn io_kind(e: &RunError) -> Option<std::io::ErrorKind> {
+    // `RunError::Io` is `#[error(transparent)]`: the chain starts below the io::Error.
+    if let RunError::Io(io) = e {
+        return Some(io.kind());
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    let text = e.to_string();
+    if text.contains("No space left on device") || text.contains("os error 28") {
+        Some(std::io::ErrorKind::StorageFull)
+    } else if text.contains("File too large") || text.contains("os error 27") {
+        Some(std::io::ErrorKind::FileTooLarge)
+    } else if text.contains("Permission denied") || text.contains("os error 13") {
+        Some(std::io::ErrorKind::PermissionDenied)
+    } else if text.contains("Read-only file system") || text.contains("os error 30") {
+        Some(std::io::ErrorKind::ReadOnlyFilesystem)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use futures::TryStreamExt;
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    use super::*;
+
+    /// Writes each batch's `n` values as text lines; tracks how many encoders are alive.
+    struct TextFactory(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    struct TextEncoder {
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        buf: Vec<u8>,
+        alive: Arc<AtomicUsize>,
+    }
+
+    impl FileEncoder for TextEncoder {
+        async fn write(&mut self, batch: &RecordBatch) -> Result<(), RunError> {
+            let n = batch
+                .column_by_name("n")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            for v in n.values() {
+                self.buf.extend_from_slice(format!("{v}\n").as_bytes());
+            }
+            Ok(())
+        }
+        fn size_estimate(&self) -> u64 {
+            self.buf.len() as u64
+        }
+        async fn close(self) -> Result<u64, RunError> {
+            let len = self.buf.len() as u64;
+            self.store
+                .put(&self.path, PutPayload::from(self.buf))
+                .await?;
+            self.alive.fetch_sub(1, Ordering::SeqCst);
+            Ok(len)
+        }
+    }
+
+    impl EncoderFactory for TextFactory {
+        type Encoder = TextEncoder;
+        fn format(&self) -> &'static str {
+            "text"
+        }
+        fn extension(&self) -> String {
+            "txt".into()
+        }
+        fn create(
+            &self,
+            store: Arc<dyn ObjectStore>,
+            path: Path,
+            _: &SchemaRef,
+        ) -> Result<TextEncoder, RunError> {
+            let alive = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            self.1.fetch_max(alive, Ordering::SeqCst);
+            Ok(TextEncoder {
+                store,
+                path,
+                buf: Vec::new(),
+                alive: self.0.clone(),
+            })
+        }
+    }
+
+    fn batch(rows: &[(&str, i64)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(rows.iter().map(|r| Some(r.0)).collect::<StringArray>()),
+                Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Int64Array>()),
+            ],
+        )
+        .unwrap()
+    }
+
+    async fn list(store: &InMemory) -> Vec<String> {
+        let mut v: Vec<String> = store
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        v.sort();
+        v
+    }
+
+    async fn writer(
+        store: &Arc<InMemory>,
+        rotation: RotationOptions,
+        ctx: &RunContext,
+    ) -> (PartitionedWriter<TextFactory>, Arc<AtomicUsize>) {
+        let peak = Arc::new(AtomicUsize::new(0));
+        let spec = PartitionSpec::new(&["k".into()], &batch(&[]).schema()).unwrap();
+        let target = Target::new(store.clone(), Path::from("t"), "mem://t");
+        let factory = TextFactory(Arc::new(AtomicUsize::new(0)), peak.clone());
+        (
+            PartitionedWriter::start(factory, target, spec, rotation, ctx)
+                .await
+                .unwrap(),
+            peak,
+        )
+    }
+
+    #[tokio::test]
+    async fn nothing_is_visible_before_finish_and_everything_after() {
+        let store = Arc::new(InMemory::new());
+        let ctx = RunContext::for_test("lake");
+        let (mut w, _) = writer(&store, RotationOptions::default(), &ctx).await;
+        w.write(&batch(&[("a", 1), ("b", 2), ("a", 3)]))
+            .await
+            .unwrap();
+        w.write(&batch(&[("a", 4)])).await.unwrap();
+        let report = w.finish().await.unwrap();
+        assert_eq!((report.rows, report.files), (4, 2));
+        let run = &ctx.run_id;
+        assert_eq!(
+            list(&store).await,
+            [
+                format!("t/_tributary/manifests/{run}.json"),
+                format!("t/k=a/part-{run}-00000.txt"),
+                format!("t/k=b/part-{run}-00001.txt"),
+            ]
+        );
+        let a = store
+            .get(&Path::from(format!("t/k=a/part-{run}-00000.txt")))
+            .await
+            .unwrap();
+        assert_eq!(a.bytes().await.unwrap().as_ref(), b"1\n3\n4\n");
+        let m = store
+            .get(&Path::from(format!("t/_tributary/manifests/{run}.json")))
+            .await
+            .unwrap();
+        let m: Manifest = serde_json::from_slice(&m.bytes().await.unwrap()).unwrap();
+        assert_eq!(m.rows, 4);
+        assert_eq!(m.files[0].path, format!("k=a/part-{run}-00000.txt"));
+        assert_eq!(m.files[0].partition[0].value.as_deref(), Some("a"));
+        assert_eq!(
+            m.schema.as_array().unwrap().len(),
+            1,
+            "the partition column is in the path"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_writer_leaves_only_staged_files() {
+        let store = Arc::new(InMemory::new());
+        let ctx = RunContext::for_test("lake");
+        let (mut w, _) = writer(
+            &store,
+            RotationOptions {
+                max_open_files: 1,
+                ..Default::default()
+            },
+            &ctx,
+        )
+        .await;
+        // The eviction of `a` closes a file to staging before the run is abandoned.
+        w.write(&batch(&[("a", 1), ("b", 2)])).await.unwrap();
+        drop(w);
+        let names = list(&store).await;
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].starts_with(&format!("t/_tributary/staging/{}/", ctx.run_id)));
+        assert!(names[0].ends_with(".tmp"));
+    }
+
+    #[tokio::test]
+    async fn open_files_are_capped_by_evicting_the_least_recently_written() {
+        let store = Arc::new(InMemory::new());
+        let ctx = RunContext::for_test("lake");
+        let (mut w, peak) = writer(
+            &store,
+            RotationOptions {
+                max_open_files: 2,
+                ..Default::default()
+            },
+            &ctx,
+        )
+        .await;
+        w.write(&batch(&[("a", 1), ("b", 2)])).await.unwrap();
+        w.write(&batch(&[("a", 3)])).await.unwrap(); // `b` is now the oldest
+        w.write(&batch(&[("c", 4)])).await.unwrap(); // evicts `b`, not `a`
+        assert_eq!(w.open_files(), 2);
+        assert_eq!(w.staged_files().len(), 1);
+        assert!(w.staged_files()[0].final_path.contains("k=b/"));
+        w.write(&batch(&[("b", 5)])).await.unwrap(); // `b` reopens as a new file
+        let report = w.finish().await.unwrap();
+        assert_eq!((report.rows, report.files), (5, 4));
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn files_rotate_by_rows_and_by_size() {
+        let store = Arc::new(InMemory::new());
+        let ctx = RunContext::for_test("lake");
+        let rows = RotationOptions {
+            max_rows_per_file: Some(2),
+            ..Default::default()
+        };
+        let (mut w, _) = writer(&store, rows, &ctx).await;
+        w.write(&batch(&[("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5)]))
+            .await
+            .unwrap();
+        let per_file: Vec<u64> = w.staged_files().iter().map(|f| f.rows).collect();
+        assert_eq!(per_file, [2, 2]);
+        let report = w.finish().await.unwrap();
+        assert_eq!((report.rows, report.files), (5, 3));
+
+        let store = Arc::new(InMemory::new());
+        let size = RotationOptions {
+            target_file_size: Some(4),
+            ..Default::default()
+        };
+        let (mut w, _) = writer(&store, size, &ctx).await;
+        for n in 10..15 {
+            w.write(&batch(&[("a", n)])).await.unwrap(); // 3 bytes per row: rotate every 2 rows
+        }
+        let per_file: Vec<u64> = w.staged_files().iter().map(|f| f.rows).collect();
+        assert_eq!(per_file, [2, 2]);
+        assert_eq!(w.finish().await.unwrap().files, 3);
+    }
+
+    #[test]
+    fn io_errors_get_an_actionable_hint() {
+        let target = Target::new(Arc::new(InMemory::new()), Path::from("t"), "/data/lake");
+        let full = RunError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let e = file_error(&target, &Path::from("t/a/f.parquet"), "write", &full).to_string();
+        assert!(
+            e.contains("/data/lake/a/f.parquet") && e.contains("disk is full"),
+            "{e}"
+        );
+        let text =
+            RunError::msg("Generic LocalFileSystem error: No space left on device (os error 28)");
+        let e = file_error(&target, &Path::from("t/f"), "finish", &text).to_string();
+        assert!(e.contains("disk is full"), "{e}");
+    }
+}

@@ -267,8 +267,9 @@ async fn without_pacing_the_limit_throttles_and_retries_recover() {
     cfg.rate_limit_per_page = Some(20.0);
     let emu = start(cfg).await;
     let mut o = options(emu.base_url());
-    // Long enough for the emulator's 20/s bucket to refill between tries.
-    o.retry.max_backoff = std::time::Duration::from_millis(300);
+    // Usage-header pauses are capped at 20 ms here, too short to keep clear of the limit, so
+    // throttles happen; a generous budget lets the retries get through.
+    o.retry.max_retries = 60;
     let client = GraphClient::new(o).unwrap();
     let threads = read_all(&client, request(&emu, DEMO_TOKEN)).await.unwrap();
     assert_matches_truth(&threads, &emu.ground_truth());
@@ -292,5 +293,25 @@ async fn app_secret_adds_a_valid_proof() {
     let client = GraphClient::new(o).unwrap();
     let threads = read_all(&client, request(&emu, DEMO_TOKEN)).await.unwrap();
     assert_matches_truth(&threads, &emu.ground_truth());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn usage_headers_near_the_limit_pause_before_any_throttle() {
+    let mut cfg = small();
+    cfg.pages = 1;
+    cfg.rate_limit_per_page = Some(20.0);
+    let emu = start(cfg).await;
+    let mut o = options(emu.base_url());
+    // Pacing off: only the usage headers (85% and up) can keep this run clear of the limit.
+    o.retry.max_backoff = std::time::Duration::from_millis(300);
+    let client = GraphClient::new(o).unwrap();
+    let mut req = request(&emu, DEMO_TOKEN);
+    req.concurrency = 1;
+    let threads = read_all(&client, req).await.unwrap();
+    assert_matches_truth(&threads, &emu.ground_truth());
+    let m = client.metrics().snapshot();
+    assert!(m.usage_pauses > 0, "{m:?}");
+    assert_eq!(m.throttles, 0, "{m:?}");
     emu.shutdown().await;
 }

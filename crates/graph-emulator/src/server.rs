@@ -939,6 +939,12 @@ impl Shared {
         }
 
         let mut start = self.cursor_start(params, limit)?;
+        // With `before=X` the page ends just before X, even when fewer than `limit` precede it.
+        let take = match param(params, "before").filter(|c| !c.is_empty()) {
+            Some(c) => decode_cursor(self.cfg.seed, c)
+                .map_or(limit, |x| (x - start).clamp(0, limit as i64) as usize),
+            None => limit,
+        };
         let has_after = param(params, "after").is_some_and(|c| !c.is_empty());
         let faults = &self.cfg.faults;
 
@@ -993,7 +999,7 @@ impl Shared {
         out.extend_from_slice(b"{\"data\":[");
         let mut n = 0u64;
         if start < len {
-            for (i, t) in view.iter_from(start as usize).take(limit).enumerate() {
+            for (i, t) in view.iter_from(start as usize).take(take).enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }

@@ -85,6 +85,11 @@ impl GroundTruth {
         }
         out
     }
+
+    /// Writes [`GroundTruth::to_ndjson`] to a file: the file export of the whole dataset.
+    pub fn write_ndjson(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.to_ndjson())
+    }
 }
 
 /// Appends one ground-truth NDJSON line given a thread object's JSON.

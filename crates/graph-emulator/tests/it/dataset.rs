@@ -369,3 +369,19 @@ async fn stats_count_requests_per_route_and_page() {
         .json();
     assert_eq!(http["requests_by_route"]["conversations"], 2);
 }
+
+#[tokio::test]
+async fn ground_truth_file_export_matches_the_endpoint() {
+    let e = default_emu().await;
+    let path = std::env::temp_dir().join(format!(
+        "graph-emulator-truth-{}.ndjson",
+        std::process::id()
+    ));
+    e.ground_truth().write_ndjson(&path).unwrap();
+    let file = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let http = get(&format!("{}/__emulator/ground_truth", e.base_url()))
+        .await
+        .text;
+    assert_eq!(file, http);
+}

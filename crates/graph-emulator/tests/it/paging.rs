@@ -185,3 +185,19 @@ async fn sdk_style_rebuilt_requests_with_after_match_following_next() {
     }
     assert_eq!(all, truth_ids(&e, page, Platform::Messenger, Folder::Inbox));
 }
+
+#[tokio::test]
+async fn before_cursor_near_the_top_returns_only_what_precedes_it() {
+    let e = default_emu().await;
+    let page = &e.page_ids()[0];
+    let first = get(&list_url(&e, page, "limit=3")).await.json();
+    let after = first["paging"]["cursors"]["after"].as_str().unwrap();
+    // Page 2 starts at position 3 and has limit 10: its `previous` covers positions 0..3.
+    let second = get(&list_url(&e, page, &format!("limit=10&after={after}")))
+        .await
+        .json();
+    let prev = get(second["paging"]["previous"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(prev["data"], first["data"]);
+}

@@ -10,9 +10,15 @@ use crate::{root, run, tributary};
 #[test]
 fn every_broken_pipeline_fails_validation_at_its_location() {
     let dir = root().join("tests/broken");
-    let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 25, "the corpus must hold at least 25 broken pipelines");
+    assert!(
+        files.len() >= 25,
+        "the corpus must hold at least 25 broken pipelines"
+    );
     let mut failures = Vec::new();
     for file in &files {
         let text = fs::read_to_string(file).unwrap();
@@ -20,15 +26,40 @@ fn every_broken_pipeline_fails_validation_at_its_location() {
         let at = header(&text, "# at: ");
         let rel = file.strip_prefix(root()).unwrap();
         let (code, _, stderr) = run(tributary().arg("validate").arg(rel));
-        let location = format!("{}:{at}", rel.display());
-        if code != 2 || !stderr.contains(&expect) || !stderr.contains(&location) {
+        let location = format!("--> {}:{at}", rel.display());
+        if code != 2 || !reported(&stderr, &location, &expect) {
             failures.push(format!(
-                "{}: exit {code}, expected 2 with `{location}` and `{expect}`; stderr:\n{stderr}",
+                "{}: exit {code}, expected 2 and an error at `{location}` saying `{expect}`; stderr:\n{stderr}",
                 rel.display()
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} broken pipelines misreported:\n\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} broken pipelines misreported:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+/// Whether one `error:` diagnostic is located at `location` and says `expect` in its message
+/// or help line (never in the quoted source excerpt, which would match by accident).
+fn reported(stderr: &str, location: &str, expect: &str) -> bool {
+    stderr.split("\nerror: ").any(|block| {
+        let block = block.strip_prefix("error: ").unwrap_or(block);
+        // A block runs until the next diagnostic.
+        let block = block.split("\nwarning: ").next().unwrap_or(block);
+        let mut lines = block.lines();
+        let message = lines.next().unwrap_or("");
+        let located = block.lines().any(|l| l.trim_start().starts_with(location));
+        let help = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("= help:"))
+            .unwrap_or("");
+        let is_error = !message.starts_with("warning:");
+        is_error && located && (message.contains(expect) || help.contains(expect))
+    })
 }
 
 fn header(text: &str, prefix: &str) -> String {
@@ -52,7 +83,14 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert_eq!(code, 2, "{stderr}");
     let (code, stdout, _) = run(tributary().arg("--help"));
     assert_eq!(code, 0);
-    for cmd in ["run", "validate", "plugins", "schema", "emulate", "completions"] {
+    for cmd in [
+        "run",
+        "validate",
+        "plugins",
+        "schema",
+        "emulate",
+        "completions",
+    ] {
         assert!(stdout.contains(cmd), "--help lists `{cmd}`:\n{stdout}");
     }
     let (code, stdout, _) = run(tributary().args(["run", "--help"]));
@@ -65,7 +103,10 @@ fn plugins_lists_every_plugin_with_keys_defaults_and_docs() {
     let (code, stdout, stderr) = run(tributary().arg("plugins"));
     assert_eq!(code, 0, "{stderr}");
     for name in ["filter", "explode_messages", "stdout"] {
-        assert!(stdout.contains(&format!("`{name}`")), "plugins lists `{name}`:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("`{name}`")),
+            "plugins lists `{name}`:\n{stdout}"
+        );
     }
     // A key with its type, its default and its doc line.
     assert!(stdout.contains("max_rows"), "{stdout}");
@@ -73,7 +114,10 @@ fn plugins_lists_every_plugin_with_keys_defaults_and_docs() {
     let (code, stdout, _) = run(tributary().args(["plugins", "filter", "--json"]));
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert!(v["transforms.filter"]["properties"]["platform"].is_object(), "{stdout}");
+    assert!(
+        v["transforms.filter"]["properties"]["platform"].is_object(),
+        "{stdout}"
+    );
     let (code, _, stderr) = run(tributary().args(["plugins", "filtr"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("did you mean `filter`?"), "{stderr}");

@@ -9,19 +9,28 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// `tributary` with a clean environment for the variables pipelines use.
 pub fn tributary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary-cli"));
-    cmd.current_dir(root()).env_remove("RUST_LOG").env_remove("FB_PAGE_TOKEN");
+    cmd.current_dir(root())
+        .env_remove("RUST_LOG")
+        .env_remove("FB_PAGE_TOKEN");
     cmd
 }
 
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("failed to start tributary");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("failed to start tributary");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),

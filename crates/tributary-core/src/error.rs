@@ -26,12 +26,20 @@ pub struct BuildError {
 impl BuildError {
     /// An error about the component as a whole.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { key: None, message: message.into(), help: None }
+        Self {
+            key: None,
+            message: message.into(),
+            help: None,
+        }
     }
 
     /// An error about one key of the component's table.
     pub fn at(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: Some(key.into()), message: message.into(), help: None }
+        Self {
+            key: Some(key.into()),
+            message: message.into(),
+            help: None,
+        }
     }
 
     /// Adds a hint on how to fix the problem.
@@ -100,7 +108,10 @@ impl RunError {
         component: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Component { component: component.into(), source: source.into() }
+        Self::Component {
+            component: component.into(),
+            source: source.into(),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ fn load(text: &str) -> Result<Pipeline, ConfigErrors> {
 
 /// The single error's rendered text, asserting there is exactly one.
 fn one_error(text: &str) -> String {
-    let errs = load(text).err().expect("expected a config error");
+    let errs = load(text).expect_err("expected a config error");
     let list: Vec<_> = errs.errors().collect();
     assert_eq!(list.len(), 1, "expected exactly one error, got:\n{errs}");
     list[0].to_string()

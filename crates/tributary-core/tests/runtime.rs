@@ -304,11 +304,17 @@ tag = "{tag}"
 inputs = ["a", "b"]
 "#
     );
-    let options = RunOptions { limit: Some(10), ..RunOptions::default() };
+    let options = RunOptions {
+        limit: Some(10),
+        ..RunOptions::default()
+    };
     let report = runtime::run(pipeline(&text), options).await.unwrap();
     let mut rows = common::probe(&tag).committed.lock().unwrap()["out"].clone();
     rows.sort();
     let expected: Vec<i64> = (0..10).chain(1000..1006).collect();
-    assert_eq!(rows, expected, "10 rows of the endless source, all 6 of the short one");
+    assert_eq!(
+        rows, expected,
+        "10 rows of the endless source, all 6 of the short one"
+    );
     assert_eq!(report.sources.iter().map(|s| s.rows).sum::<u64>(), 16);
 }

@@ -163,7 +163,11 @@ fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
     for file in files {
         match load(file, registry) {
             Ok(p) => {
-                let warnings = p.warnings.iter().filter(|d| d.severity == Severity::Warning).count();
+                let warnings = p
+                    .warnings
+                    .iter()
+                    .filter(|d| d.severity == Severity::Warning)
+                    .count();
                 eprintln!(
                     "{}: ok ({} source{}, {} transform{}, {} sink{}{})",
                     file.display(),
@@ -173,13 +177,21 @@ fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
                     plural(p.transforms.len()),
                     p.sinks.len(),
                     plural(p.sinks.len()),
-                    if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
+                    if warnings > 0 {
+                        format!(", {warnings} warning{}", plural(warnings))
+                    } else {
+                        String::new()
+                    }
                 );
             }
             Err(_) => ok = false,
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_CONFIG) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CONFIG)
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -196,19 +208,30 @@ fn schema(file: &std::path::Path, registry: &Registry) -> ExitCode {
 }
 
 fn list_plugins(registry: &Registry, name: Option<&str>, json: bool) -> ExitCode {
-    let selected: Vec<_> = registry.plugins().filter(|p| name.is_none_or(|n| n == p.name)).collect();
+    let selected: Vec<_> = registry
+        .plugins()
+        .filter(|p| name.is_none_or(|n| n == p.name))
+        .collect();
     if selected.is_empty() {
         let names: Vec<&str> = registry.plugins().map(|p| p.name).collect();
         let hint = name
             .and_then(|n| config::did_you_mean(n, names.iter().copied()))
             .unwrap_or_else(|| format!("plugins: {}", names.join(", ")));
-        eprintln!("error: no plugin named `{}`\n  = help: {hint}", name.unwrap_or_default());
+        eprintln!(
+            "error: no plugin named `{}`\n  = help: {hint}",
+            name.unwrap_or_default()
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let text = if json {
         let all: serde_json::Map<String, serde_json::Value> = selected
             .iter()
-            .map(|p| (format!("{}.{}", p.kind.section(), p.name), p.schema.clone().to_value()))
+            .map(|p| {
+                (
+                    format!("{}.{}", p.kind.section(), p.name),
+                    p.schema.clone().to_value(),
+                )
+            })
             .collect();
         serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
     } else {
@@ -288,10 +311,13 @@ fn emulate(args: graph_emulator::cli::EmulateArgs) -> ExitCode {
 }
 
 fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::from(EXIT_RUNTIME)
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

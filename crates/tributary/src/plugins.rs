@@ -10,8 +10,10 @@ use tributary_core::registry::Registry;
 /// Every built-in plugin. Adding a plugin: one crate, one line here.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
+    r.source::<source_graph_conversations::GraphConversations>();
     r.transform::<transform_filter::Filter>();
     r.transform::<transform_explode_messages::ExplodeMessages>();
+    r.sink::<sink_parquet::Parquet>();
     r.sink::<sink_stdout::Stdout>();
     r
 }
@@ -29,10 +31,18 @@ struct EmbeddedGraph;
 impl EmbeddedService for EmbeddedGraph {
     fn start(&self) -> BoxFuture<'static, Result<EmbeddedHandle, RunError>> {
         Box::pin(async {
-            let emulator = graph_emulator::start(graph_emulator::EmulatorConfig::default())
-                .await
-                .map_err(|e| RunError::msg(format!("cannot start the embedded Graph emulator: {e}")))?;
-            Ok(EmbeddedHandle { url: emulator.base_url().to_owned(), guard: Box::new(emulator) })
+            // Four Pages, as the demo pipeline lists them (104857600000001..4).
+            let config = graph_emulator::EmulatorConfig {
+                pages: 4,
+                ..Default::default()
+            };
+            let emulator = graph_emulator::start(config).await.map_err(|e| {
+                RunError::msg(format!("cannot start the embedded Graph emulator: {e}"))
+            })?;
+            Ok(EmbeddedHandle {
+                url: emulator.base_url().to_owned(),
+                guard: Box::new(emulator),
+            })
         })
     }
 }

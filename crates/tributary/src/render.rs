@@ -21,11 +21,18 @@ pub fn plugins(plugins: &[&PluginInfo]) -> String {
         let props = schema.get("properties").and_then(Value::as_object);
         let _ = writeln!(out, "  type = \"{}\"", p.name);
         if p.kind != tributary_core::registry::Kind::Source {
-            let _ = writeln!(out, "  inputs = [ids]  (required) the sources or transforms it reads from");
+            let _ = writeln!(
+                out,
+                "  inputs = [ids]  (required) the sources or transforms it reads from"
+            );
         }
         for (key, prop) in props.into_iter().flatten() {
             let ty = type_name(prop, schema);
-            let req = if required.contains(&key.as_str()) { " (required)".to_owned() } else { String::new() };
+            let req = if required.contains(&key.as_str()) {
+                " (required)".to_owned()
+            } else {
+                String::new()
+            };
             let default = prop
                 .get("default")
                 .map(|d| format!(" [default: {}]", compact(d)))
@@ -79,7 +86,10 @@ fn type_name(prop: &Value, root: &Value) -> String {
     }
     match prop.get("type") {
         Some(Value::String(t)) if t == "array" => {
-            let item = prop.get("items").map(|i| type_name(i, root)).unwrap_or_else(|| "value".into());
+            let item = prop
+                .get("items")
+                .map(|i| type_name(i, root))
+                .unwrap_or_else(|| "value".into());
             format!("[{item}]")
         }
         Some(Value::String(t)) if t == "object" => {
@@ -125,9 +135,19 @@ pub fn schemas(p: &Pipeline) -> String {
 /// The end-of-run summary.
 pub fn summary(r: &RunReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "run {} of `{}` finished in {:.2}s", r.run_id, r.pipeline, r.elapsed.as_secs_f64());
+    let _ = writeln!(
+        out,
+        "run {} of `{}` finished in {:.2}s",
+        r.run_id,
+        r.pipeline,
+        r.elapsed.as_secs_f64()
+    );
     for s in &r.sources {
-        let _ = writeln!(out, "  source {:<20} {:>10} rows {:>6} batches", s.id, s.rows, s.batches);
+        let _ = writeln!(
+            out,
+            "  source {:<20} {:>10} rows {:>6} batches",
+            s.id, s.rows, s.batches
+        );
     }
     for s in &r.sinks {
         let _ = writeln!(

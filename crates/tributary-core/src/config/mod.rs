@@ -307,13 +307,14 @@ impl Loader {
             let name = key.get_ref().as_ref();
             match name {
                 "pipeline" => {
+                    let table = value.get_ref().as_table().cloned();
                     let value = self.interpolate_value(value, env);
                     match PipelineSettings::deserialize(value.into_deserializer()) {
                         Ok(s) => settings = s,
                         Err(e) => self.serde_error(
                             &e,
                             "pipeline",
-                            None,
+                            table.as_ref(),
                             &schema_keys(&schemars::schema_for!(PipelineSettings)),
                         ),
                     }
@@ -677,10 +678,28 @@ impl Loader {
                     .map(|k| format!("wrong type for `{k}`: "))
                     .unwrap_or_default();
                 (
-                    format!("{what}{}", message.replace("invalid type: ", "")),
+                    format!("{what}{}", humanize(&message.replace("invalid type: ", ""))),
                     None,
                     key,
                 )
+            } else if let Some(k) = &key {
+                // Values rejected by the type itself (an unknown enum variant, a range): name
+                // the key, and suggest the nearest allowed variant.
+                let help = between_backticks(&message, "unknown variant `").and_then(|bad| {
+                    let allowed: Vec<String> = message
+                        .split("expected ")
+                        .nth(1)
+                        .map(|rest| {
+                            rest.split('`')
+                                .skip(1)
+                                .step_by(2)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    did_you_mean(&bad, allowed.iter().map(String::as_str))
+                });
+                (format!("invalid value for `{k}`: {message}"), help, key)
             } else {
                 (message, None, key)
             };
@@ -842,7 +861,6 @@ impl Loader {
         let mut transforms = Vec::new();
         let mut sinks = Vec::new();
         let mut failed = false;
-        let mut consumed: HashSet<String> = HashSet::new();
         // How many components read each id: a source's value domains are only handed to its
         // consumer when that consumer is the only one (otherwise a value one consumer drops may
         // be used by another, and nothing is fetched for nothing).
@@ -870,9 +888,6 @@ impl Loader {
             let keys = entry.info.keys();
             let component = raw.name();
             let ctx = root_ctx.for_component(raw.kind.section(), &raw.id);
-            for input in &raw.inputs {
-                consumed.insert(input.get_ref().clone());
-            }
 
             // Inputs: every upstream must have built; with fan-in their schemas must agree.
             let input = if raw.kind == Kind::Source {
@@ -994,7 +1009,7 @@ impl Loader {
             self.push(d);
         }
         for s in &sources {
-            if !consumed.contains(&s.id) {
+            if !readers.contains_key(&s.id) {
                 let span = self.component_span("sources", &s.id, None);
                 let d = self
                     .src
@@ -1009,7 +1024,7 @@ impl Loader {
             }
         }
         for t in &transforms {
-            if !consumed.contains(&t.id) {
+            if !readers.contains_key(&t.id) {
                 let span = self.component_span("transforms", &t.id, None);
                 let d = self
                     .src
@@ -1202,6 +1217,37 @@ fn span_of_key(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
             .and_then(|t| span_of_key(t, rest))
             .or_else(|| Some(v.span())),
     }
+}
+
+/// Serde speaks Rust (`expected u32`); users write TOML.
+fn humanize(message: &str) -> String {
+    const WORDS: [(&str, &str); 10] = [
+        ("expected usize", "expected a non-negative integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected `true` or `false`"),
+    ];
+    let mut out = message.to_owned();
+    for (rust, human) in WORDS {
+        if let Some(pos) = out.find(rust) {
+            let end = pos + rust.len();
+            // Whole words only: `expected u32` but not `expected u32s`.
+            if out[end..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+            {
+                out.replace_range(pos..end, human);
+            }
+        }
+    }
+    out
 }
 
 fn first_line(s: &str) -> String {

@@ -2,6 +2,7 @@
 //! to the emulator on 127.0.0.1, output read back by tools nobody here wrote.
 
 mod cli;
+mod e2e;
 mod pipelines;
 
 use std::path::{Path, PathBuf};

@@ -103,6 +103,7 @@ pub fn main() -> ExitCode {
     };
     init_logging(&cli);
     let registry = plugins::registry();
+    let quiet = cli.quiet > 0;
     match cli.command {
         Command::Validate { files } => validate(&files, &registry),
         Command::Schema { file } => schema(&file, &registry),
@@ -113,7 +114,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "tributary", &mut out);
             ExitCode::SUCCESS
         }
-        Command::Run(args) => run(args, &registry),
+        Command::Run(args) => run(args, &registry, quiet),
         Command::Emulate(args) => emulate(args),
         Command::ConfigSchema => {
             let schema = registry.pipeline_schema();
@@ -253,7 +254,7 @@ fn print_stdout(text: &str) -> ExitCode {
     }
 }
 
-fn run(args: RunArgs, registry: &Registry) -> ExitCode {
+fn run(args: RunArgs, registry: &Registry, quiet: bool) -> ExitCode {
     let pipeline = match load(&args.file, registry) {
         Ok(p) => p,
         Err(code) => return code,
@@ -278,7 +279,9 @@ fn run(args: RunArgs, registry: &Registry) -> ExitCode {
         });
         match runtime::run(pipeline, options).await {
             Ok(report) => {
-                eprint!("{}", render::summary(&report));
+                if !quiet {
+                    eprint!("{}", render::summary(&report));
+                }
                 if let Some(path) = &args.report {
                     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
                     if let Err(e) = std::fs::write(path, json + "\n") {

@@ -103,17 +103,39 @@ impl RunError {
         Self::Other(message.into())
     }
 
-    /// Wraps any error with the id of the component it came from.
+    /// Wraps any error with the id of the component it came from (once).
     pub fn component(
         component: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Component {
-            component: component.into(),
-            source: source.into(),
+        let component = component.into();
+        let source = source.into();
+        // An error already attributed to this component is not wrapped twice.
+        match source.downcast::<RunError>() {
+            Ok(inner) => match *inner {
+                RunError::Component { component: c, source } if c == component => {
+                    Self::Component { component, source }
+                }
+                other => Self::Component { component, source: Box::new(other) },
+            },
+            Err(source) => Self::Component { component, source },
         }
     }
 }
 
 /// Shorthand for results in plugin and runtime code.
 pub type Result<T, E = RunError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_attributed_to_its_component_once() {
+        let inner = RunError::component("sources.a", RunError::msg("boom"));
+        let outer = RunError::component("sources.a", inner);
+        assert_eq!(outer.to_string(), "sources.a: boom");
+        let other = RunError::component("sinks.b", RunError::component("sources.a", RunError::msg("x")));
+        assert_eq!(other.to_string(), "sinks.b: sources.a: x");
+    }
+}

@@ -25,5 +25,6 @@ pub mod lake;
 pub mod plugin;
 pub mod registry;
 pub mod runtime;
+pub mod telemetry;
 
 pub use error::{BuildError, Result, RunError};

@@ -274,6 +274,11 @@ pub struct RunContext {
     pub cancel: CancellationToken,
     /// In-process services a plugin may start (for example the embedded Graph emulator).
     pub services: Services,
+    /// Live counters for progress, the summary and the report: `telemetry.counters(...)`.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// `tributary run --dry-run`: read and transform, but write nothing; sinks report what they
+    /// would have written (files, partitions) through the log and their report.
+    pub dry_run: bool,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -287,6 +292,11 @@ impl std::fmt::Debug for RunContext {
 }
 
 impl RunContext {
+    /// `section.id` of this component, for messages and telemetry.
+    pub fn component(&self, section: &str) -> String {
+        format!("{section}.{}", self.id)
+    }
+
     /// A context for tests and tools: a fresh run id, no services.
     pub fn for_test(id: &str) -> Self {
         Self {
@@ -295,6 +305,8 @@ impl RunContext {
             run_id: new_run_id(),
             cancel: CancellationToken::new(),
             services: Services::default(),
+            telemetry: Arc::default(),
+            dry_run: false,
         }
     }
 }

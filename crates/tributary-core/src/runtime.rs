@@ -13,7 +13,6 @@
 //!   interrupted, all sinks are dropped unfinished: none of them commits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
@@ -25,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NodeId, Pipeline};
 use crate::error::RunError;
 use crate::plugin::{RunContext, Services, SinkReport, Transform, new_run_id};
+use crate::telemetry::{Counters, Telemetry, UnitReport};
 
 /// How to run a pipeline.
 #[derive(Clone, Default)]
@@ -35,22 +35,13 @@ pub struct RunOptions {
     pub services: Services,
     /// Use this run id instead of a fresh one.
     pub run_id: Option<String>,
-    /// Live counters, for progress display.
-    pub progress: Option<Arc<Progress>>,
+    /// Live counters (progress bars read them while the run goes on).
+    pub telemetry: Arc<Telemetry>,
+    /// Read and transform, but let sinks write nothing (`tributary run --dry-run`).
+    pub dry_run: bool,
     /// Stop each source after this many rows (for trial runs: `tributary run --limit N`). The
     /// sinks still commit what they received.
     pub limit: Option<u64>,
-}
-
-/// Live counters of a running pipeline (read by progress displays).
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Rows read from all sources.
-    pub rows_read: AtomicU64,
-    /// Rows accepted by all sinks.
-    pub rows_written: AtomicU64,
-    /// Batches waiting in channels right now (rows produced, not yet written).
-    pub batches_in_flight: AtomicU64,
 }
 
 /// What one source produced.
@@ -86,6 +77,10 @@ pub struct RunReport {
     pub sources: Vec<SourceRunReport>,
     /// Per sink, in file order.
     pub sinks: Vec<SinkRunReport>,
+    /// Every unit's counters (per Graph page/platform/folder, per sink).
+    pub units: Vec<UnitReport>,
+    /// Whether this was a dry run (nothing written).
+    pub dry_run: bool,
     /// Wall time.
     #[serde(serialize_with = "secs")]
     pub elapsed: Duration,
@@ -118,11 +113,7 @@ impl Route {
 }
 
 /// Sends `batch` down every route, waiting on full channels (backpressure).
-async fn deliver(
-    routes: &mut [Route],
-    batch: RecordBatch,
-    progress: &Progress,
-) -> Result<(), RunError> {
+async fn deliver(routes: &mut [Route], batch: RecordBatch) -> Result<(), RunError> {
     for route in routes.iter_mut() {
         match route {
             Route::Transform {
@@ -137,17 +128,15 @@ async fn deliver(
                     .apply(batch.clone())
                     .map_err(|e| RunError::component(format!("transforms.{id}"), e))?;
                 if let Some(out) = out.filter(|b| b.num_rows() > 0) {
-                    Box::pin(deliver(next, out, progress)).await?;
+                    Box::pin(deliver(next, out)).await?;
                 }
             }
             Route::Sink { tx } => {
-                if let Some(sender) = tx {
-                    progress.batches_in_flight.fetch_add(1, Ordering::Relaxed);
-                    if sender.send(batch.clone()).await.is_err() {
-                        // The sink wants no more (or failed; its own task reports that).
-                        progress.batches_in_flight.fetch_sub(1, Ordering::Relaxed);
-                        *tx = None;
-                    }
+                if let Some(sender) = tx
+                    && sender.send(batch.clone()).await.is_err()
+                {
+                    // The sink wants no more (or failed; its own task reports that).
+                    *tx = None;
                 }
             }
         }
@@ -196,7 +185,7 @@ enum Decision {
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
-    let progress = options.progress.clone().unwrap_or_default();
+    let telemetry = options.telemetry.clone();
     // `failure` stops everything when any component fails; `interrupt` comes from outside.
     let failure = options.interrupt.child_token();
     let first_error: Arc<std::sync::Mutex<Option<RunError>>> = Arc::default();
@@ -219,6 +208,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
         run_id: run_id.clone(),
         cancel: failure.clone(),
         services: options.services.clone(),
+        telemetry: telemetry.clone(),
+        dry_run: options.dry_run,
     };
 
     let capacity = pipeline.settings.buffer.max(1);
@@ -242,9 +233,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
         let ctx = ctx_for(&node.id);
         let fail = fail.clone();
         let mut decision = decision.clone();
-        let progress = progress.clone();
         let failure = failure.clone();
         let drained_tx = drained_tx.clone();
+        let counters = telemetry.counters(&format!("sinks.{}", node.id), "");
         sink_tasks.spawn(async move {
             let component = format!("sinks.{}", node.id);
             let mut sink = node.sink;
@@ -256,9 +247,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                         batch = rx.recv() => batch,
                     };
                     let Some(batch) = batch else { return Ok(()) };
-                    progress.batches_in_flight.fetch_sub(1, Ordering::Relaxed);
                     sink.write(&batch).await?;
-                    progress.rows_written.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    Counters::add(&counters.rows, batch.num_rows() as u64);
                     if !sink.wants_more() {
                         return Ok(());
                     }
@@ -288,7 +278,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
             }
             match sink.finish().await {
                 Ok(report) => {
-                    tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, "sink committed");
+                    Counters::add(&counters.files, report.files);
+                    Counters::add(&counters.bytes, report.bytes);
+                    counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
                     (index, Some(SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }))
                 }
                 Err(e) => {
@@ -305,9 +298,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
     for (node, mut routes) in sources.into_iter().zip(source_routes) {
         let ctx = ctx_for(&node.id);
         let fail = fail.clone();
-        let progress = progress.clone();
         let failure = failure.clone();
         let limit = options.limit;
+        let counters = telemetry.counters(&format!("sources.{}", node.id), "");
         source_tasks.spawn(async move {
             let component = format!("sources.{}", node.id);
             let mut report = SourceRunReport {
@@ -342,12 +335,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                 };
                 report.batches += 1;
                 report.rows += batch.num_rows() as u64;
-                progress
-                    .rows_read
-                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                Counters::add(&counters.rows, batch.num_rows() as u64);
                 if batch.num_rows() == 0 {
                     // Sources may yield empty batches (an empty API page); sinks never see them.
-                } else if let Err(e) = deliver(&mut routes, batch, &progress).await {
+                } else if let Err(e) = deliver(&mut routes, batch).await {
                     fail(e);
                     break;
                 }
@@ -360,6 +351,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                     break;
                 }
             }
+            counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
             report
         });
     }
@@ -403,6 +395,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
         run_id,
         sources: source_reports,
         sinks: sink_reports.into_iter().map(|(_, r)| r).collect(),
+        units: telemetry.snapshot(),
+        dry_run: options.dry_run,
         elapsed: started.elapsed(),
     })
 }

@@ -9,6 +9,7 @@ use tributary_core::config::{self, Pipeline, Severity};
 use tributary_core::registry::Registry;
 use tributary_core::runtime::{self, RunOptions};
 
+use crate::progress::{Display, LogWriter, ProgressMode};
 use crate::{plugins, render};
 
 /// Exit code: the run failed.
@@ -89,6 +90,9 @@ pub struct RunArgs {
     /// Stop each source after N rows (threads), for trial runs. Sinks still commit.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// Live progress bars on standard error: `auto` draws them only on a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
@@ -135,7 +139,7 @@ fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match cli.log_format {
         LogFormat::Text => builder.try_init(),
@@ -269,6 +273,7 @@ fn run(args: RunArgs, registry: &Registry, quiet: bool) -> ExitCode {
             limit: args.limit,
             ..RunOptions::default()
         };
+        let display = Display::start(options.telemetry.clone(), args.progress);
         let interrupt = options.interrupt.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -277,7 +282,11 @@ fn run(args: RunArgs, registry: &Registry, quiet: bool) -> ExitCode {
             wait_for_signal().await;
             std::process::exit(130);
         });
-        match runtime::run(pipeline, options).await {
+        let outcome = runtime::run(pipeline, options).await;
+        if let Some(display) = display {
+            display.stop().await;
+        }
+        match outcome {
             Ok(report) => {
                 if !quiet {
                     eprint!("{}", render::summary(&report));

@@ -12,4 +12,5 @@
 
 pub mod cli;
 pub mod plugins;
+pub mod progress;
 pub mod render;

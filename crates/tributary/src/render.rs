@@ -132,31 +132,54 @@ pub fn schemas(p: &Pipeline) -> String {
     out
 }
 
-/// The end-of-run summary.
+/// The end-of-run summary: per source unit threads and API calls, per sink rows, files, bytes
+/// and where they were committed, and the total time.
 pub fn summary(r: &RunReport) -> String {
     let mut out = String::new();
+    let verb = if r.dry_run { "dry run" } else { "run" };
     let _ = writeln!(
         out,
-        "run {} of `{}` finished in {:.2}s",
+        "{verb} {} of `{}` finished in {:.2}s",
         r.run_id,
         r.pipeline,
         r.elapsed.as_secs_f64()
     );
     for s in &r.sources {
+        let component = format!("sources.{}", s.id);
+        let units: Vec<_> = r
+            .units
+            .iter()
+            .filter(|u| u.component == component && !u.unit.is_empty())
+            .collect();
+        let calls: u64 = units.iter().map(|u| u.api_calls).sum();
         let _ = writeln!(
             out,
-            "  source {:<20} {:>10} rows {:>6} batches",
-            s.id, s.rows, s.batches
+            "  source {:<28} {:>10} rows {:>8} API calls",
+            s.id, s.rows, calls
         );
+        for u in units {
+            let mut extra = String::new();
+            if u.retries > 0 {
+                let _ = write!(extra, " {:>4} retries", u.retries);
+            }
+            if u.throttles > 0 {
+                let _ = write!(extra, " {:>4} throttled", u.throttles);
+            }
+            let _ = writeln!(
+                out,
+                "    {:<33} {:>10} rows {:>8} API calls{extra}",
+                u.unit, u.rows, u.api_calls
+            );
+        }
     }
     for s in &r.sinks {
         let _ = writeln!(
             out,
-            "  sink   {:<20} {:>10} rows {:>6} files {:>12} bytes  {}",
+            "  sink   {:<28} {:>10} rows {:>6} files {:>10}  {}",
             s.id,
             s.report.rows,
             s.report.files,
-            s.report.bytes,
+            crate::progress::human_bytes(s.report.bytes),
             s.report.location.as_deref().unwrap_or("")
         );
     }

@@ -1,0 +1,162 @@
+//! Live counters that running components report, read by the CLI's progress bars, the end-of-run
+//! summary and the JSON report (`tributary run --report`).
+//!
+//! A component asks [`Telemetry::counters`] for the counters of one of its units (for the Graph
+//! source, a unit is `(page, platform, folder)`; sinks use one unit for the whole component) and
+//! bumps them with relaxed atomics: reporting never blocks or allocates on the hot path.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The counters of one unit of work of one component.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// `sources.ID` / `sinks.ID`.
+    pub component: String,
+    /// The unit (`104857600000001 instagram inbox`), or empty for the component as a whole.
+    pub unit: String,
+    /// Rows (threads for the Graph source) read or written.
+    pub rows: AtomicU64,
+    /// API calls made (retries included).
+    pub api_calls: AtomicU64,
+    /// Requests retried.
+    pub retries: AtomicU64,
+    /// Throttle responses received.
+    pub throttles: AtomicU64,
+    /// Files committed (sinks).
+    pub files: AtomicU64,
+    /// Bytes written (sinks).
+    pub bytes: AtomicU64,
+    /// Unix time in milliseconds until which the unit waits (throttle or backoff); 0 = not waiting.
+    pub waiting_until_ms: AtomicU64,
+    /// The unit is finished.
+    pub done: AtomicBool,
+}
+
+impl Counters {
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Marks the unit as waiting for `duration` from now (a throttle wait or a backoff).
+    pub fn wait_for(&self, duration: std::time::Duration) {
+        let until = now_ms().saturating_add(duration.as_millis() as u64);
+        self.waiting_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// Seconds left of the current wait, if any.
+    pub fn wait_left_secs(&self) -> Option<f64> {
+        let until = self.waiting_until_ms.load(Ordering::Relaxed);
+        let now = now_ms();
+        (until > now).then(|| (until - now) as f64 / 1000.0)
+    }
+
+    /// A plain copy.
+    pub fn snapshot(&self) -> UnitReport {
+        UnitReport {
+            component: self.component.clone(),
+            unit: self.unit.clone(),
+            rows: self.rows.load(Ordering::Relaxed),
+            api_calls: self.api_calls.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            throttles: self.throttles.load(Ordering::Relaxed),
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A copy of one unit's counters, as it appears in the run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnitReport {
+    /// `sources.ID` / `sinks.ID`.
+    pub component: String,
+    /// The unit, or empty for the whole component.
+    pub unit: String,
+    /// Rows read or written.
+    pub rows: u64,
+    /// API calls made.
+    pub api_calls: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Throttle responses received.
+    pub throttles: u64,
+    /// Files committed.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Every unit's counters for one run.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    units: Mutex<Vec<Arc<Counters>>>,
+}
+
+impl Telemetry {
+    /// The counters of `unit` of `component`, created on first use.
+    pub fn counters(&self, component: &str, unit: &str) -> Arc<Counters> {
+        let Ok(mut units) = self.units.lock() else {
+            return Arc::new(Counters::default());
+        };
+        if let Some(c) = units
+            .iter()
+            .find(|c| c.component == component && c.unit == unit)
+        {
+            return c.clone();
+        }
+        let c = Arc::new(Counters {
+            component: component.to_owned(),
+            unit: unit.to_owned(),
+            ..Counters::default()
+        });
+        units.push(c.clone());
+        c
+    }
+
+    /// Every unit so far, in creation order.
+    pub fn units(&self) -> Vec<Arc<Counters>> {
+        self.units.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    /// Copies of every unit's counters, in creation order.
+    pub fn snapshot(&self) -> Vec<UnitReport> {
+        self.units().iter().map(|c| c.snapshot()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_shared_per_component_and_unit() {
+        let t = Telemetry::default();
+        let a = t.counters("sources.p", "1 messenger inbox");
+        Counters::add(&a.rows, 3);
+        Counters::add(&t.counters("sources.p", "1 messenger inbox").rows, 2);
+        Counters::add(&t.counters("sinks.s", "").bytes, 10);
+        let snap = t.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].rows, 5);
+        assert_eq!(snap[1].bytes, 10);
+    }
+
+    #[test]
+    fn waits_count_down() {
+        let c = Counters::default();
+        assert_eq!(c.wait_left_secs(), None);
+        c.wait_for(std::time::Duration::from_secs(5));
+        let left = c.wait_left_secs().unwrap();
+        assert!(left > 4.0 && left <= 5.0, "{left}");
+    }
+}

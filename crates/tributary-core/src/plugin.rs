@@ -121,6 +121,26 @@ pub trait Source: Send + 'static {
     /// Starts the source. Network and file I/O begins here (lazily, as the stream is polled).
     /// The stream should end early, cleanly, when `ctx.cancel` fires.
     fn open(self: Box<Self>, ctx: &RunContext) -> BatchStream;
+
+    /// `tributary check`: verifies credentials, permissions and reachability with one cheap
+    /// call per target, reading no data. The default has nothing to check.
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Vec<CheckResult>> {
+        let _ = ctx;
+        Box::pin(async { Vec::new() })
+    }
+}
+
+/// The outcome of one check of `tributary check`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckResult {
+    /// What was checked (for the Graph source: `page 104857600000001 instagram`).
+    pub target: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What happened (the API's answer, redacted).
+    pub detail: String,
+    /// How to fix a failure.
+    pub fix: Option<String>,
 }
 
 /// A per-batch function applied inline between a source and its sinks.

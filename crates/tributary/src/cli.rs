@@ -55,6 +55,12 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Verify credentials and permissions of every source (one cheap call per page and
+    /// platform); exit 0 only if every check passes.
+    Check {
+        /// Pipeline file (TOML).
+        file: PathBuf,
+    },
     /// Print the Arrow schema each component of a pipeline emits.
     Schema {
         /// Pipeline file (TOML).
@@ -111,6 +117,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate { files } => validate(&files, &registry),
         Command::Schema { file } => schema(&file, &registry),
+        Command::Check { file } => check(&file, &registry),
         Command::Plugins { name, json } => list_plugins(&registry, name.as_deref(), json),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -210,6 +217,36 @@ fn schema(file: &std::path::Path, registry: &Registry) -> ExitCode {
     };
     let text = render::schemas(&pipeline);
     print_stdout(&text)
+}
+
+fn check(file: &std::path::Path, registry: &Registry) -> ExitCode {
+    let pipeline = match load(file, registry) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runtime = match async_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let results = runtime.block_on(async {
+        let mut all = Vec::new();
+        for node in &pipeline.sources {
+            let mut ctx = tributary_core::plugin::RunContext::for_test(&node.id);
+            ctx.pipeline = pipeline.name.clone();
+            ctx.services = plugins::services();
+            let results = node.source.check(&ctx).await;
+            all.push((format!("sources.{}", node.id), results));
+        }
+        all
+    });
+    let text = render::checks(&results);
+    let failed = results.iter().flat_map(|(_, r)| r).any(|r| !r.ok);
+    let code = print_stdout(&text);
+    if failed {
+        ExitCode::from(EXIT_RUNTIME)
+    } else {
+        code
+    }
 }
 
 fn list_plugins(registry: &Registry, name: Option<&str>, json: bool) -> ExitCode {

@@ -186,6 +186,38 @@ pub fn summary(r: &RunReport) -> String {
     out
 }
 
+/// `tributary check`: a table of OK/FAIL per target, with the fix for each failure.
+pub fn checks(results: &[(String, Vec<tributary_core::plugin::CheckResult>)]) -> String {
+    let mut out = String::new();
+    let width = results
+        .iter()
+        .flat_map(|(_, r)| r)
+        .map(|r| r.target.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (component, checks) in results {
+        let _ = writeln!(out, "{component}");
+        if checks.is_empty() {
+            let _ = writeln!(out, "  (nothing to check)");
+        }
+        for c in checks {
+            let status = if c.ok { "OK  " } else { "FAIL" };
+            let _ = writeln!(out, "  {status} {:<width$}  {}", c.target, c.detail);
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "       {:<width$}  fix: {fix}", "");
+            }
+        }
+    }
+    let total = results.iter().map(|(_, r)| r.len()).sum::<usize>();
+    let failed = results
+        .iter()
+        .flat_map(|(_, r)| r)
+        .filter(|r| !r.ok)
+        .count();
+    let _ = writeln!(out, "{} of {total} checks passed", total - failed);
+    out
+}
+
 /// An error and its causes, on one line: `a: b: c`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

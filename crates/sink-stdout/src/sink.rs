@@ -41,10 +41,9 @@ pub struct Settings {
 /// Prints batches on standard output (or any writer, for tests and embedding).
 pub struct StdoutSink {
     settings: Settings,
-    /// `None` once the reader went away (or the sink is finishing).
+    /// `None` once the reader went away (and while a write runs on the blocking pool).
     out: Option<Box<dyn Write + Send>>,
-    /// The schema of what is printed (projected, time zones made printable); a table with no row
-    /// still shows it.
+    /// The schema of what is printed: projected, time zones made printable.
     schema: SchemaRef,
     /// Whether batches need [`printable_type`] relabelling before they are formatted.
     relabel: bool,
@@ -52,8 +51,10 @@ pub struct StdoutSink {
     rows: u64,
     /// Bytes written successfully.
     bytes: u64,
-    /// `table`: the rows held until `finish`, at most `max_rows` of them.
+    /// `table`: the cells held until `finish`, at most `max_rows` rows of them.
     held: Vec<RecordBatch>,
+    /// `table`: the schema of `held` (every column a string).
+    cell_schema: SchemaRef,
     /// The reader of the output went away.
     closed: bool,
 }
@@ -97,6 +98,7 @@ impl StdoutSink {
                 .collect::<Vec<_>>(),
         );
         let relabel = printable != projected;
+        let cell_schema = cell_schema(&printable);
         Ok(Self {
             settings,
             out: Some(out),
@@ -105,6 +107,7 @@ impl StdoutSink {
             rows: 0,
             bytes: 0,
             held: Vec::new(),
+            cell_schema,
             closed: false,
         })
     }
@@ -279,37 +282,45 @@ fn cell(value: &str, max_width: usize) -> String {
     out
 }
 
-/// One table of the held `batches`: every cell formatted, cut to `max_width`, as strings.
-fn table(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    max_width: usize,
-) -> Result<String, RunError> {
-    let options = FormatOptions::default().with_null("null");
-    let string_schema = Arc::new(Schema::new(
+/// The schema of a table's cells: the same names, every column a (nullable) string.
+fn cell_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
         schema
             .fields()
             .iter()
             .map(|f| Field::new(f.name(), DataType::Utf8, true))
             .collect::<Vec<_>>(),
-    ));
-    let mut cut = Vec::with_capacity(batches.len().max(1));
-    for batch in batches {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-        for array in batch.columns() {
-            let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
-            let cells: StringArray = (0..array.len())
-                .map(|i| Some(cell(&formatter.value(i).to_string(), max_width)))
-                .collect();
-            columns.push(Arc::new(cells));
-        }
-        cut.push(RecordBatch::try_new(string_schema.clone(), columns)?);
+    ))
+}
+
+/// `batch` as table cells: every value formatted and cut to `max_width`. Held instead of the
+/// batch itself, because a slice of a batch keeps the whole batch's buffers alive.
+fn cells(
+    batch: &RecordBatch,
+    cell_schema: &SchemaRef,
+    max_width: usize,
+) -> Result<RecordBatch, RunError> {
+    let options = FormatOptions::default().with_null("null");
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for array in batch.columns() {
+        let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
+        let cells: StringArray = (0..array.len())
+            .map(|i| Some(cell(&formatter.value(i).to_string(), max_width)))
+            .collect();
+        columns.push(Arc::new(cells));
     }
-    if cut.is_empty() {
+    Ok(RecordBatch::try_new(cell_schema.clone(), columns)?)
+}
+
+/// One aligned table of the held cells (the header alone when there are none).
+fn table(cell_schema: &SchemaRef, held: &[RecordBatch]) -> Result<String, RunError> {
+    if held.is_empty() {
         // Still show the columns: "no rows" is an answer too.
-        cut.push(RecordBatch::new_empty(string_schema));
+        return Ok(
+            pretty_format_batches(&[RecordBatch::new_empty(cell_schema.clone())])?.to_string(),
+        );
     }
-    Ok(pretty_format_batches(&cut)?.to_string())
+    Ok(pretty_format_batches(held)?.to_string())
 }
 
 impl Sink for StdoutSink {
@@ -332,7 +343,8 @@ impl Sink for StdoutSink {
                 }
                 Format::Table => {
                     self.rows += rows;
-                    self.held.push(batch);
+                    let cells = cells(&batch, &self.cell_schema, self.settings.max_width)?;
+                    self.held.push(cells);
                 }
             }
             Ok(())
@@ -346,7 +358,7 @@ impl Sink for StdoutSink {
     fn finish(mut self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
         Box::pin(async move {
             if self.settings.format == Format::Table && !self.closed {
-                let mut text = table(&self.schema, &self.held, self.settings.max_width)?;
+                let mut text = table(&self.cell_schema, &self.held)?;
                 text.push('\n');
                 let limit_hit = self.settings.max_rows.is_some_and(|max| self.rows >= max);
                 let plural = if self.rows == 1 { "" } else { "s" };

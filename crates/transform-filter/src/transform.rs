@@ -352,6 +352,51 @@ mod tests {
     }
 
     #[test]
+    fn filters_list_columns_of_a_sliced_batch_row_for_row() {
+        let mut tags = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+        let rows: [(&str, Option<&[&str]>); 5] = [
+            ("instagram", Some(&["a"])),
+            ("messenger", Some(&["b", "c"])),
+            ("instagram", None),
+            ("instagram", Some(&["d", "e", "f"])),
+            ("messenger", Some(&[])),
+        ];
+        for (_, values) in &rows {
+            match values {
+                Some(values) => {
+                    for v in *values {
+                        tags.values().append_value(v);
+                    }
+                    tags.append(true);
+                }
+                None => tags.append(false),
+            }
+        }
+        let platform: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0)));
+        let tags: ArrayRef = Arc::new(tags.finish());
+        let b =
+            RecordBatch::try_from_iter([("platform", platform), ("tags", tags)]).expect("batch");
+        let b = b.slice(1, 4); // messenger [b,c], instagram null, instagram [d,e,f], messenger []
+        let f = filter(
+            vec![rule("platform", Mode::Keep, &["instagram"])],
+            b.schema(),
+        );
+        let out = f.apply(b).expect("applies").expect("kept");
+        let tags = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::ListArray>()
+            .expect("list");
+        assert_eq!(tags.len(), 2);
+        assert!(tags.is_null(0));
+        let second = tags.value(1);
+        assert_eq!(
+            as_string_array(&second).iter().collect::<Vec<_>>(),
+            [Some("d"), Some("e"), Some("f")]
+        );
+    }
+
+    #[test]
     fn other_types_are_not_string_like() {
         assert!(!is_string_like(&DataType::Int64));
         assert!(!is_string_like(&DataType::Dictionary(

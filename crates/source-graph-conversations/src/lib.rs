@@ -45,6 +45,12 @@
 //!   except to loopback; redirects are not followed.
 //! - `id` and `updated_time` are always requested (dedupe and watermarks need them); columns
 //!   the user did not request are written as null.
+//! - Unknown keys of a thread go to `extra_json` byte-exact. Unknown keys inside participants
+//!   and messages are kept on the typed client structs (`extra`) but have no column, so
+//!   `messages.fields` only accepts fields that do.
+//! - Incremental mode: [`client::ConversationsRequest::stop_at`] takes per-unit watermarks and
+//!   [`client::ConversationPages::watermarks`] reports the new ones for units read to the end;
+//!   the plugin accepts `mode = "incremental"` but has no state store to load them from yet.
 //!
 //! The typed client ([`client::GraphClient`]) works without the plugin, for library use.
 

@@ -65,13 +65,14 @@ impl GraphConversationsSource {
 
 /// Which optional columns the user asked for (the rest stay null).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Columns {
+pub struct Columns {
     names: HashSet<String>,
     messages: bool,
 }
 
 impl Columns {
-    pub(crate) fn new(fields: &[String], messages: bool) -> Columns {
+    /// `fields`: the requested UnifiedThread fields; `messages`: whether messages were requested.
+    pub fn new(fields: &[String], messages: bool) -> Columns {
         Columns {
             names: fields.iter().cloned().collect(),
             messages,
@@ -176,8 +177,8 @@ impl Source for GraphConversationsSource {
     }
 }
 
-/// Builds one canonical batch from threads.
-pub(crate) fn threads_to_batch(
+/// Builds one canonical batch from threads (columns not in `columns` are null).
+pub fn threads_to_batch(
     threads: &[Thread],
     extracted_at: DateTime<Utc>,
     columns: &Columns,

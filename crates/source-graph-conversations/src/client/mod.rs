@@ -447,6 +447,28 @@ pub const KNOWN_MESSAGE_FIELDS: &[&str] = &[
 /// Default message fields.
 pub const DEFAULT_MESSAGE_FIELDS: &[&str] = &["id", "created_time", "from", "to", "message"];
 
+/// Decodes one list response body (`{"data":[...],"paging":{...}}`) into threads of `unit`,
+/// plus the raw `paging.next` link. The same decoder the client uses; handy for fixtures and
+/// benchmarks. Nested `messages` are kept as served (their own paging is not followed).
+pub fn parse_list_page(
+    body: &[u8],
+    unit: &UnitKey,
+) -> Result<(Vec<Thread>, Option<String>), serde_json::Error> {
+    let page: model::Edge<model::ThreadNode> = serde_json::from_slice(body)?;
+    let next = page.next().map(str::to_owned);
+    let mut threads = Vec::with_capacity(page.data.len());
+    for node in page.data {
+        let id = node
+            .id
+            .clone()
+            .ok_or_else(|| serde::de::Error::custom("a conversation without `id`"))?;
+        let (mut thread, messages) = node.into_thread(unit, id);
+        thread.messages = messages.map(|m| m.data);
+        threads.push(thread);
+    }
+    Ok((threads, next))
+}
+
 /// One API page of one unit.
 #[derive(Debug)]
 pub struct ThreadPage {

@@ -315,3 +315,27 @@ async fn usage_headers_near_the_limit_pause_before_any_throttle() {
     assert_eq!(m.throttles, 0, "{m:?}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn user_id_reads_one_persons_thread() {
+    let emu = start(small()).await;
+    let truth = emu.ground_truth();
+    let target = &truth.threads[40];
+    let json: serde_json::Value = serde_json::from_str(&target.json).unwrap();
+    // The customer is the participant that is not the Page (or its Instagram account).
+    let customer = json["participants"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .find(|id| id.len() >= 19 && id.starts_with('1'))
+        .expect("a customer participant")
+        .to_string();
+    let client = GraphClient::new(options(emu.base_url())).unwrap();
+    let mut req = request(&emu, DEMO_TOKEN);
+    req.user_id = Some(customer);
+    let threads = read_all(&client, req).await.unwrap();
+    let ids: Vec<_> = threads.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [target.id.as_str()]);
+    emu.shutdown().await;
+}

@@ -132,7 +132,10 @@ pub fn message_fields() -> Fields {
 
 /// `List<Struct<message fields>>`.
 pub fn message_list_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Struct(message_fields()), true)))
+    DataType::List(Arc::new(Field::new_list_field(
+        DataType::Struct(message_fields()),
+        true,
+    )))
 }
 
 static CONVERSATIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -178,8 +181,11 @@ mod tests {
 
     #[test]
     fn column_order_is_the_documented_contract() {
-        let names: Vec<_> =
-            conversations_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = conversations_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names.first().map(String::as_str), Some("page_id"));
         assert_eq!(names.last().map(String::as_str), Some("extracted_at"));
         assert_eq!(names.len(), 21);

@@ -113,10 +113,14 @@ impl RunError {
         // An error already attributed to this component is not wrapped twice.
         match source.downcast::<RunError>() {
             Ok(inner) => match *inner {
-                RunError::Component { component: c, source } if c == component => {
-                    Self::Component { component, source }
-                }
-                other => Self::Component { component, source: Box::new(other) },
+                RunError::Component {
+                    component: c,
+                    source,
+                } if c == component => Self::Component { component, source },
+                other => Self::Component {
+                    component,
+                    source: Box::new(other),
+                },
             },
             Err(source) => Self::Component { component, source },
         }
@@ -135,7 +139,10 @@ mod tests {
         let inner = RunError::component("sources.a", RunError::msg("boom"));
         let outer = RunError::component("sources.a", inner);
         assert_eq!(outer.to_string(), "sources.a: boom");
-        let other = RunError::component("sinks.b", RunError::component("sources.a", RunError::msg("x")));
+        let other = RunError::component(
+            "sinks.b",
+            RunError::component("sources.a", RunError::msg("x")),
+        );
         assert_eq!(other.to_string(), "sinks.b: sources.a: x");
     }
 }

@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
     r.transform::<transform_filter::Filter>();
     r.transform::<transform_explode_messages::ExplodeMessages>();
     r.sink::<sink_parquet::Parquet>();
+    r.sink::<sink_ndjson::Ndjson>();
     r.sink::<sink_stdout::Stdout>();
     r
 }

@@ -14,17 +14,19 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use tracing::info;
 use tributary_core::RunError;
 use tributary_core::canonical::{
     self, conversations_schema, message_fields, participant_fields, participant_type,
 };
-use tributary_core::plugin::{BatchStream, RunContext, Source, ValueDomain};
+use tributary_core::plugin::{BatchStream, CheckResult, RunContext, Source, ValueDomain};
+use tributary_core::telemetry::{Counters, Telemetry};
 
 use crate::client::{
     ClientOptions, ConversationsRequest, Folder, GraphClient, Message, Participant, Platform,
-    SourceMetrics, Thread,
+    SourceMetrics, Thread, UnitKey, UnitObserver, UnitProbe,
 };
 use crate::config::Mode;
 
@@ -112,8 +114,69 @@ impl Source for GraphConversationsSource {
         ]
     }
 
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Vec<CheckResult>> {
+        Box::pin(async move {
+            let (base_url, _guard) = match &self.base_url {
+                Some(url) => (url.clone(), None),
+                None => match ctx.services.start(EMBEDDED_SERVICE).await {
+                    Ok(h) => (h.url, Some(h.guard)),
+                    Err(e) => {
+                        return vec![CheckResult {
+                            target: "base_url = \"embedded\"".into(),
+                            ok: false,
+                            detail: e.to_string(),
+                            fix: None,
+                        }];
+                    }
+                },
+            };
+            let mut options = self.options.clone();
+            options.base_url = base_url.clone();
+            options.metrics = None;
+            // A check should answer quickly: a couple of retries for a blip, no more.
+            options.retry.max_retries = options.retry.max_retries.min(2);
+            let client = match GraphClient::new(options) {
+                Ok(c) => c,
+                Err(e) => {
+                    return vec![CheckResult {
+                        target: base_url,
+                        ok: false,
+                        detail: e.to_string(),
+                        fix: None,
+                    }];
+                }
+            };
+            let folder = self.folders.first().copied().unwrap_or(Folder::Inbox);
+            let checks = self.request.pages.iter().flat_map(|page| {
+                let client = &client;
+                self.platforms.iter().map(move |&platform| async move {
+                    let target = format!("page {} {platform}", page.page_id);
+                    match client.check_access(page, platform, folder).await {
+                        Ok(_) => CheckResult {
+                            target,
+                            ok: true,
+                            detail: format!("token accepted; {folder} conversations are readable"),
+                            fix: None,
+                        },
+                        Err(e) => CheckResult {
+                            target,
+                            ok: false,
+                            fix: e.fix(),
+                            detail: e.to_string(),
+                        },
+                    }
+                })
+            });
+            futures::future::join_all(checks).await
+        })
+    }
+
     fn open(self: Box<Self>, ctx: &RunContext) -> BatchStream {
-        let this = *self;
+        let mut this = *self;
+        this.options.observer = Some(Arc::new(TelemetryObserver {
+            telemetry: ctx.telemetry.clone(),
+            component: ctx.component("sources"),
+        }));
         let services = ctx.services.clone();
         let cancel = ctx.cancel.clone();
         let component = format!("sources.{}", ctx.id);
@@ -174,6 +237,48 @@ impl Source for GraphConversationsSource {
             .try_flatten()
             .take_until(cancel.cancelled_owned())
             .boxed()
+    }
+}
+
+/// Forwards the client's per-unit events to the runtime's telemetry (progress bars, summary).
+#[derive(Debug)]
+struct TelemetryObserver {
+    telemetry: Arc<Telemetry>,
+    component: String,
+}
+
+impl UnitObserver for TelemetryObserver {
+    fn probe(&self, unit: &UnitKey) -> Arc<dyn UnitProbe> {
+        let name = format!("{} {} {}", unit.page_id, unit.platform, unit.folder);
+        Arc::new(TelemetryProbe(
+            self.telemetry.counters(&self.component, &name),
+        ))
+    }
+}
+
+struct TelemetryProbe(Arc<Counters>);
+
+impl UnitProbe for TelemetryProbe {
+    fn api_call(&self) {
+        Counters::add(&self.0.api_calls, 1);
+    }
+    fn retry(&self, wait: std::time::Duration, throttle: bool) {
+        Counters::add(&self.0.retries, 1);
+        if throttle {
+            Counters::add(&self.0.throttles, 1);
+        }
+        self.0.wait_for(wait);
+    }
+    fn pause(&self, wait: std::time::Duration) {
+        self.0.wait_for(wait);
+    }
+    fn rows(&self, n: u64) {
+        Counters::add(&self.0.rows, n);
+    }
+    fn done(&self) {
+        self.0
+            .done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

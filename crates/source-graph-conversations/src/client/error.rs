@@ -300,6 +300,28 @@ impl GraphError {
         }
     }
 
+    /// What the user should do, when there is something to do.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            GraphError::Auth { unit, error } => Some(auth_advice(error, unit)),
+            GraphError::Permission { unit, error } => Some(permission_advice(error, unit)),
+            GraphError::PolicyBlock { .. } => Some(
+                "check the app's alerts in the Meta developer dashboard and retry later".into(),
+            ),
+            GraphError::Api { error, .. } => Some(
+                request_advice(error)
+                    .trim_start_matches(" (")
+                    .trim_end_matches(')')
+                    .to_string(),
+            )
+            .filter(|s| !s.is_empty()),
+            GraphError::ForeignNext { expected, .. } => Some(format!(
+                "make Graph (or the proxy in front of it) link to {expected}"
+            )),
+            _ => None,
+        }
+    }
+
     /// The API's answer, when the error is one.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {

@@ -16,16 +16,17 @@ use tracing::{debug, warn};
 
 use super::Inner;
 use super::error::{ApiError, ErrorClass, GraphError};
-use super::metrics::SourceMetrics;
+use super::metrics::{SourceMetrics, UnitProbe};
 use super::model::UnitKey;
 use super::pacing::{Pacer, Usage};
 use super::secure::{CleanUrl, appsecret_proof, scrub};
 
-/// Who is calling: the unit (for messages), its token and its Page's pacer.
+/// Who is calling: the unit (for messages), its token, its Page's pacer and its probe.
 pub(crate) struct Caller<'a> {
     pub unit: &'a UnitKey,
     pub token: &'a SecretString,
     pub pacer: &'a Pacer,
+    pub probe: &'a dyn UnitProbe,
 }
 
 /// One failed attempt.
@@ -79,6 +80,7 @@ impl Inner {
             self.app_gate.wait_pause().await;
             caller.pacer.acquire().await;
             SourceMetrics::add(&self.metrics.api_calls, 1);
+            caller.probe.api_call();
             let failure = match self.attempt::<T>(caller, &url).await {
                 Ok(value) => return Ok((value, url)),
                 Err(f) => f,
@@ -141,6 +143,7 @@ impl Inner {
                     url = url.with_param("limit", &halved.to_string());
                     SourceMetrics::add(&self.metrics.page_size_reductions, 1);
                     SourceMetrics::add(&self.metrics.retries, 1);
+                    caller.probe.retry(Duration::ZERO, false);
                     warn!(unit = %caller.unit, from = limit, to = halved,
                         "Graph asked to reduce the amount of data; halving the page size");
                     // A smaller request is a different request: no backoff, and it does not
@@ -165,6 +168,7 @@ impl Inner {
                 caller.pacer.pause_until(Instant::now() + delay);
             }
             SourceMetrics::add(&self.metrics.retries, 1);
+            caller.probe.retry(delay, throttle);
             warn!(
                 unit = %caller.unit,
                 url = %url,
@@ -223,6 +227,7 @@ impl Inner {
         if !page.is_zero() {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
             caller.pacer.pause_until(now + page);
+            caller.probe.pause(page);
             warn!(unit = %caller.unit, usage_percent = usage.page_percent.unwrap_or(0.0),
                 regain_minutes = usage.regain_minutes,
                 pause_ms = u64::try_from(page.as_millis()).unwrap_or(u64::MAX),
@@ -231,6 +236,7 @@ impl Inner {
         if !app.is_zero() {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
             self.app_gate.pause_until(now + app);
+            caller.probe.pause(app);
             warn!(
                 usage_percent = usage.app_percent.unwrap_or(0.0),
                 pause_ms = u64::try_from(app.as_millis()).unwrap_or(u64::MAX),

@@ -6,6 +6,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::model::UnitKey;
 
+/// Receives per-unit progress as it happens (the plugin forwards it to the runtime's
+/// telemetry, which drives progress bars and the run summary).
+pub trait UnitObserver: Send + Sync + std::fmt::Debug + 'static {
+    /// Called once when a unit starts; the probe receives that unit's events.
+    fn probe(&self, unit: &UnitKey) -> std::sync::Arc<dyn UnitProbe>;
+}
+
+/// One unit's events. Every method defaults to doing nothing.
+pub trait UnitProbe: Send + Sync {
+    /// A request was sent.
+    fn api_call(&self) {}
+    /// A request failed and will be retried after `wait` (`throttle`: it was a rate limit).
+    fn retry(&self, wait: std::time::Duration, throttle: bool) {
+        let _ = (wait, throttle);
+    }
+    /// The unit's Page pauses for `wait` (usage headers).
+    fn pause(&self, wait: std::time::Duration) {
+        let _ = wait;
+    }
+    /// `n` threads were emitted.
+    fn rows(&self, n: u64) {
+        let _ = n;
+    }
+    /// The unit was read to the end.
+    fn done(&self) {}
+}
+
+/// A probe that ignores everything.
+pub(crate) struct NoProbe;
+
+impl UnitProbe for NoProbe {}
+
 /// What the client has done so far. Shared (`Arc<SourceMetrics>`), updated as it runs.
 #[derive(Debug, Default)]
 pub struct SourceMetrics {

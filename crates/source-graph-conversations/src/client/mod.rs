@@ -41,7 +41,7 @@ use url::Url;
 
 pub use error::{ApiError, ErrorClass, GraphError, is_throttle_code};
 pub use http::RetryPolicy;
-pub use metrics::{MetricsSnapshot, SourceMetrics};
+pub use metrics::{MetricsSnapshot, SourceMetrics, UnitObserver, UnitProbe};
 pub use model::{
     ExtraFields, Folder, Message, Participant, Platform, Thread, UnitKey, parse_graph_time,
 };
@@ -85,6 +85,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Counters to update (shared with whoever holds them); a fresh set when `None`.
     pub metrics: Option<Arc<SourceMetrics>>,
+    /// Per-unit progress callbacks.
+    pub observer: Option<Arc<dyn UnitObserver>>,
 }
 
 impl ClientOptions {
@@ -102,6 +104,7 @@ impl ClientOptions {
             },
             timeout: DEFAULT_TIMEOUT,
             metrics: None,
+            observer: None,
         }
     }
 }
@@ -134,6 +137,7 @@ pub(crate) struct Inner {
     /// Paused by `X-App-Usage` (an app-wide budget); never paces by itself.
     app_gate: Pacer,
     metrics: Arc<SourceMetrics>,
+    observer: Option<Arc<dyn UnitObserver>>,
 }
 
 impl Inner {
@@ -183,6 +187,7 @@ impl GraphClient {
                 pacers: Mutex::default(),
                 app_gate: Pacer::new(0.0),
                 metrics: options.metrics.unwrap_or_default(),
+                observer: options.observer,
             }),
         })
     }
@@ -218,6 +223,36 @@ impl GraphClient {
             }
         }
         Ok(CleanUrl::new(url))
+    }
+
+    /// `tributary check`: one cheap request (`limit=1`, `fields=id,updated_time`) proving that
+    /// `page`'s token can list `platform` conversations in `folder`. Returns how many threads
+    /// that request saw (0 or 1). Reads no data beyond that.
+    pub async fn check_access(
+        &self,
+        page: &PageAccess,
+        platform: Platform,
+        folder: Folder,
+    ) -> Result<usize, GraphError> {
+        let unit = UnitKey {
+            page_id: page.page_id.clone(),
+            platform,
+            folder,
+        };
+        let mut request = ConversationsRequest::new(Vec::new());
+        request.fields = Vec::new();
+        request.page_size = 1;
+        let url = self.first_url(&request, &unit)?;
+        let pacer = self.inner.pacer(&page.page_id);
+        let caller = http::Caller {
+            unit: &unit,
+            token: &page.access_token,
+            pacer: &pacer,
+            probe: &metrics::NoProbe,
+        };
+        let (edge, _): (model::Edge<model::ThreadNode>, _) =
+            self.inner.get_json(&caller, url, http::Shrink::No).await?;
+        Ok(edge.data.len())
     }
 
     /// Streams every API page of every unit of `request`. Lazy: nothing is sent until polled.

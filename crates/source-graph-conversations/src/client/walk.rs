@@ -23,7 +23,7 @@ use url::Url;
 
 use super::error::GraphError;
 use super::http::{Caller, Shrink};
-use super::metrics::SourceMetrics;
+use super::metrics::{NoProbe, SourceMetrics, UnitProbe};
 use super::model::{Edge, Message, Thread, ThreadNode, UnitKey};
 use super::pacing::Pacer;
 use super::secure::{CleanUrl, origin_of};
@@ -46,6 +46,7 @@ pub(crate) struct WalkShared {
 
 pub(crate) struct UnitWalk {
     pub shared: Arc<WalkShared>,
+    pub probe: Arc<dyn UnitProbe>,
     pub inner: Arc<Inner>,
     pub unit: UnitKey,
     pub token: SecretString,
@@ -79,8 +80,13 @@ impl UnitWalk {
     ) -> UnitWalk {
         let inner = shared.inner.clone();
         let pacer = inner.pacer(&unit.page_id);
+        let probe = match &inner.observer {
+            Some(o) => o.probe(&unit),
+            None => Arc::new(NoProbe),
+        };
         UnitWalk {
             shared,
+            probe,
             inner,
             unit,
             token,
@@ -172,6 +178,7 @@ impl UnitWalk {
             self.shared.watermarks.set(&self.unit, h);
         }
         SourceMetrics::add(&self.inner.metrics.units_done, 1);
+        self.probe.done();
         debug!(unit = %self.unit, pages = self.pages, threads = self.threads, "unit done");
         ThreadPage {
             unit: self.unit.clone(),
@@ -202,6 +209,7 @@ impl UnitWalk {
                 unit: &self.unit,
                 token: &self.token,
                 pacer: &pacer,
+                probe: self.probe.as_ref(),
             };
             inner.get_json(&caller, url, Shrink::Limit).await?
         };
@@ -258,6 +266,7 @@ impl UnitWalk {
                 unit: &self.unit,
                 token: &self.token,
                 pacer: &pacer,
+                probe: self.probe.as_ref(),
             };
             for (thread, edge) in out.iter_mut().zip(pending_messages) {
                 thread.messages = Some(self.messages(edge, max, &caller).await?);
@@ -267,6 +276,7 @@ impl UnitWalk {
         self.threads += n;
         SourceMetrics::add(&self.inner.metrics.threads, n);
         self.inner.metrics.unit_threads(&self.unit, n);
+        self.probe.rows(n);
         Ok(out)
     }
 

@@ -13,6 +13,8 @@ use tributary_core::plugin::{
     BuildContext, EmbeddedHandle, EmbeddedService, RunContext, SourcePlugin,
 };
 
+use graph_emulator::EmulatorConfig;
+
 use crate::common::*;
 
 fn config(toml_text: &str) -> GraphConversationsConfig {
@@ -208,4 +210,77 @@ requests_per_second_per_page = 0"#,
         err.contains("no embedded service `graph-emulator`"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn telemetry_counts_rows_calls_and_finished_units() {
+    let emu = start(EmulatorConfig {
+        faults: graph_emulator::Faults::transient_rate(0.1),
+        ..small()
+    })
+    .await;
+    let ctx = RunContext::for_test("pages");
+    let batches = run(config(&fast(emu.base_url(), "")), &ctx).await.unwrap();
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let units = ctx.telemetry.snapshot();
+    assert_eq!(units.len(), 16);
+    assert!(units.iter().all(|u| u.component == "sources.pages"));
+    assert!(
+        units
+            .iter()
+            .any(|u| u.unit == "104857600000002 instagram page_done"),
+        "{units:?}"
+    );
+    assert_eq!(units.iter().map(|u| u.rows).sum::<u64>(), rows as u64);
+    let stats = emu.stats();
+    assert_eq!(
+        units.iter().map(|u| u.api_calls).sum::<u64>(),
+        stats.requests_by_route["conversations"]
+    );
+    assert_eq!(
+        units.iter().map(|u| u.retries).sum::<u64>(),
+        stats.faults_injected["error-2"]
+    );
+    assert!(
+        ctx.telemetry
+            .units()
+            .iter()
+            .all(|c| c.done.load(std::sync::atomic::Ordering::Relaxed))
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn check_reports_each_page_and_platform_with_a_fix() {
+    let emu = start(small()).await;
+    let ctx = RunContext::for_test("pages");
+    let source = GraphConversations::build(
+        config(&fast(emu.base_url(), "")),
+        &BuildContext::new("t", "sources", "pages"),
+    )
+    .unwrap();
+    let results = source.check(&ctx).await;
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(|r| r.ok), "{results:?}");
+    assert_eq!(results[0].target, "page 104857600000001 messenger");
+    let cfg = config(
+        &fast(emu.base_url(), "").replace("demo-token", graph_emulator::MESSENGER_ONLY_TOKEN),
+    );
+    let source =
+        GraphConversations::build(cfg, &BuildContext::new("t", "sources", "pages")).unwrap();
+    let results = source.check(&ctx).await;
+    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
+    assert_eq!(failed.len(), 2, "{results:?}");
+    assert!(failed.iter().all(|r| r.target.ends_with("instagram")));
+    assert!(
+        failed[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("instagram_manage_messages"),
+        "{failed:?}"
+    );
+    // A check reads no data: one request per page and platform.
+    assert_eq!(emu.stats().requests_by_route["conversations"], 8);
+    emu.shutdown().await;
 }

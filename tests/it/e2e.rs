@@ -11,9 +11,17 @@ use crate::{root, run, tributary};
 
 /// The dataset the embedded emulator serves (it is deterministic: same config, same data).
 fn embedded_truth() -> GroundTruth {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let emu = graph_emulator::start(EmulatorConfig { pages: 4, ..Default::default() }).await.unwrap();
+        let emu = graph_emulator::start(EmulatorConfig {
+            pages: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let truth = emu.ground_truth();
         emu.shutdown().await;
         truth
@@ -32,7 +40,9 @@ fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -55,10 +65,17 @@ fn duckdb(sql: &str) -> String {
 fn the_demo_writes_every_thread_once_and_duckdb_reads_it() {
     let (dir, file) = workdir("demo.toml");
     let report = dir.path().join("report.json");
-    let (code, stdout, stderr) =
-        run(tributary().current_dir(dir.path()).arg("run").arg(&file).arg("--report").arg(&report));
+    let (code, stdout, stderr) = run(tributary()
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&file)
+        .arg("--report")
+        .arg(&report));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("page_id"), "the console table is printed:\n{stdout}");
+    assert!(
+        stdout.contains("page_id"),
+        "the console table is printed:\n{stdout}"
+    );
 
     let truth = embedded_truth();
     let base = dir.path().join("out/demo/conversations");
@@ -67,7 +84,11 @@ fn the_demo_writes_every_thread_once_and_duckdb_reads_it() {
         "select count(*), count(distinct id), count(distinct platform || folder) from read_parquet('{glob}', hive_partitioning=1)"
     ));
     let n = truth.threads.len();
-    assert_eq!(counted, format!("{n}|{n}|8"), "every thread exactly once, both platforms x 4 folders");
+    assert_eq!(
+        counted,
+        format!("{n}|{n}|8"),
+        "every thread exactly once, both platforms x 4 folders"
+    );
     // The ids and their partitions are exactly the emulator's.
     let listed = duckdb(&format!(
         "select id, platform, folder from read_parquet('{glob}', hive_partitioning=1) order by id"
@@ -82,10 +103,19 @@ fn the_demo_writes_every_thread_once_and_duckdb_reads_it() {
     got.sort();
     assert_eq!(got, expected);
 
-    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(report).unwrap()).unwrap();
-    let lake = report["sinks"].as_array().unwrap().iter().find(|s| s["id"] == "lake").unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(report).unwrap()).unwrap();
+    let lake = report["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "lake")
+        .unwrap();
     assert_eq!(lake["report"]["rows"], n as u64);
-    assert_eq!(lake["report"]["files"].as_u64().unwrap() as usize, parquet_files(&base).len());
+    assert_eq!(
+        lake["report"]["files"].as_u64().unwrap() as usize,
+        parquet_files(&base).len()
+    );
 }
 
 #[test]
@@ -99,7 +129,11 @@ fn the_fan_out_example_writes_instagram_inbox_threads_and_every_message() {
         .iter()
         .filter(|t| t.platform.as_str() == "instagram" && t.folder.as_str() == "inbox")
         .count();
-    let messages: usize = truth.threads.iter().map(|t| t.message_ids.len().min(20)).sum();
+    let messages: usize = truth
+        .threads
+        .iter()
+        .map(|t| t.message_ids.len().min(20))
+        .sum();
     let convs = duckdb(&format!(
         "select count(*), count(distinct platform), min(folder) from read_parquet('{}/out/ig_inbox/**/*.parquet')",
         dir.path().display()
@@ -109,7 +143,11 @@ fn the_fan_out_example_writes_instagram_inbox_threads_and_every_message() {
         "select count(*), count(distinct id) from read_parquet('{}/out/messages/**/*.parquet')",
         dir.path().display()
     ));
-    assert_eq!(msgs, format!("{messages}|{messages}"), "one row per message of every thread");
+    assert_eq!(
+        msgs,
+        format!("{messages}|{messages}"),
+        "one row per message of every thread"
+    );
 }
 
 /// A pipeline over the embedded emulator whose sinks are given as TOML text.
@@ -133,7 +171,11 @@ requests_per_second_per_page = {rate}
 #[test]
 fn a_closed_stdout_pipe_ends_the_run_quietly_with_exit_0() {
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline_with(dir.path(), 50, "[sinks.out]\ntype = \"stdout\"\ninputs = [\"pages\"]\n");
+    let file = pipeline_with(
+        dir.path(),
+        50,
+        "[sinks.out]\ntype = \"stdout\"\ninputs = [\"pages\"]\n",
+    );
     let mut child = tributary()
         .arg("run")
         .arg(&file)
@@ -143,14 +185,24 @@ fn a_closed_stdout_pipe_ends_the_run_quietly_with_exit_0() {
         .unwrap();
     // Like `| head -3`: read three lines, then close the pipe.
     let stdout = child.stdout.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stdout).lines().take(3).map(Result::unwrap).collect();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines.iter().all(|l| l.starts_with('{')), "NDJSON lines: {lines:?}");
+    assert!(
+        lines.iter().all(|l| l.starts_with('{')),
+        "NDJSON lines: {lines:?}"
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let lower = stderr.to_lowercase();
-    assert!(!lower.contains("error") && !lower.contains("broken pipe"), "no error text: {stderr}");
+    assert!(
+        !lower.contains("error") && !lower.contains("broken pipe"),
+        "no error text: {stderr}"
+    );
 }
 
 #[test]
@@ -164,8 +216,14 @@ fn a_failing_sink_fails_the_run_with_exit_1_and_no_sink_commits() {
     let file = pipeline_with(dir.path(), 50, &sinks);
     let (code, _, stderr) = run(tributary().arg("run").arg(&file));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("sinks.bad"), "the error names the failing sink:\n{stderr}");
-    assert!(parquet_files(&good).is_empty(), "the healthy sink committed nothing");
+    assert!(
+        stderr.contains("sinks.bad"),
+        "the error names the failing sink:\n{stderr}"
+    );
+    assert!(
+        parquet_files(&good).is_empty(),
+        "the healthy sink committed nothing"
+    );
 }
 
 #[test]
@@ -173,9 +231,17 @@ fn ctrl_c_stops_the_run_with_exit_1_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     // One call per second per page: the run takes far longer than the test waits.
-    let sinks = format!("[sinks.lake]\ntype = \"parquet\"\ninputs = [\"pages\"]\npath = \"{}\"\n", lake.display());
+    let sinks = format!(
+        "[sinks.lake]\ntype = \"parquet\"\ninputs = [\"pages\"]\npath = \"{}\"\n",
+        lake.display()
+    );
     let file = pipeline_with(dir.path(), 1, &sinks);
-    let mut child = tributary().arg("run").arg(&file).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = tributary()
+        .arg("run")
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     // Wait until the source is running, then interrupt.
@@ -185,24 +251,46 @@ fn ctrl_c_stops_the_run_with_exit_1_and_commits_nothing() {
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(1), "{rest:?}");
-    assert!(rest.iter().any(|l| l.contains("nothing from this run was committed")), "{rest:?}");
-    assert!(parquet_files(&lake).is_empty(), "no visible parquet file after an interrupt");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("nothing from this run was committed")),
+        "{rest:?}"
+    );
+    assert!(
+        parquet_files(&lake).is_empty(),
+        "no visible parquet file after an interrupt"
+    );
 }
 
 #[test]
 fn an_invalid_token_fails_with_an_actionable_message_that_never_shows_the_token() {
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline_with(dir.path(), 50, "[sinks.out]\ntype = \"stdout\"\ninputs = [\"pages\"]\n");
+    let file = pipeline_with(
+        dir.path(),
+        50,
+        "[sinks.out]\ntype = \"stdout\"\ninputs = [\"pages\"]\n",
+    );
     let canary = "EAAB-canary-4f9d2c-not-a-real-token";
-    let (code, stdout, stderr) =
-        run(tributary().env("FB_PAGE_TOKEN", canary).args(["-vv", "run"]).arg(&file));
+    let (code, stdout, stderr) = run(tributary()
+        .env("FB_PAGE_TOKEN", canary)
+        .args(["-vv", "run"])
+        .arg(&file));
     assert_eq!(code, 1, "{stderr}");
-    assert!(!stderr.contains(canary) && !stdout.contains(canary), "the token leaked:\n{stderr}");
-    assert!(stderr.contains("190"), "names the Graph error code:\n{stderr}");
+    assert!(
+        !stderr.contains(canary) && !stdout.contains(canary),
+        "the token leaked:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("190"),
+        "names the Graph error code:\n{stderr}"
+    );
     assert!(stderr.contains("104857600000"), "names the page:\n{stderr}");
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod e2e;
+mod ops;
 mod pipelines;
 
 use std::path::{Path, PathBuf};

@@ -101,6 +101,14 @@ pub struct RunArgs {
     pub progress: ProgressMode,
 }
 
+/// How the end-of-run summary is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Summary {
+    None,
+    Text,
+    Log,
+}
+
 /// Parses arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -113,7 +121,13 @@ pub fn main() -> ExitCode {
     };
     init_logging(&cli);
     let registry = plugins::registry();
-    let quiet = cli.quiet > 0;
+    // The human summary goes to stderr unless quiet; with JSON logs it is a log event instead,
+    // so stderr stays one JSON object per line for log shippers.
+    let summary = match (cli.quiet > 0, cli.log_format) {
+        (true, _) => Summary::None,
+        (false, LogFormat::Text) => Summary::Text,
+        (false, LogFormat::Json) => Summary::Log,
+    };
     match cli.command {
         Command::Validate { files } => validate(&files, &registry),
         Command::Schema { file } => schema(&file, &registry),
@@ -125,7 +139,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "tributary", &mut out);
             ExitCode::SUCCESS
         }
-        Command::Run(args) => run(args, &registry, quiet),
+        Command::Run(args) => run(args, &registry, summary),
         Command::Emulate(args) => emulate(args),
         Command::ConfigSchema => {
             let schema = registry.pipeline_schema();
@@ -295,7 +309,7 @@ fn print_stdout(text: &str) -> ExitCode {
     }
 }
 
-fn run(args: RunArgs, registry: &Registry, quiet: bool) -> ExitCode {
+fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
     let pipeline = match load(&args.file, registry) {
         Ok(p) => p,
         Err(code) => return code,
@@ -325,8 +339,13 @@ fn run(args: RunArgs, registry: &Registry, quiet: bool) -> ExitCode {
         }
         match outcome {
             Ok(report) => {
-                if !quiet {
-                    eprint!("{}", render::summary(&report));
+                match summary {
+                    Summary::Text => eprint!("{}", render::summary(&report)),
+                    Summary::Log => tracing::info!(
+                        report = %serde_json::to_string(&report).unwrap_or_default(),
+                        "run finished"
+                    ),
+                    Summary::None => {}
                 }
                 if let Some(path) = &args.report {
                     let json = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -245,7 +245,8 @@ impl Registry {
             let prefix = format!("{}.{}.", info.kind.noun(), info.name);
             let mut schema = info.schema.clone().to_value();
             rewrite_refs(&mut schema, &prefix);
-            if let Some(Value::Object(own)) = schema.as_object_mut().and_then(|o| o.remove("$defs")) {
+            if let Some(Value::Object(own)) = schema.as_object_mut().and_then(|o| o.remove("$defs"))
+            {
                 for (name, def) in own {
                     defs.insert(format!("{prefix}{name}"), def);
                 }

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| here.to_path_buf())
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
 }
 
 /// The Python interpreter to use: `$TRIBUTARY_PYTHON`, else `<workspace>/.venv/bin/python`.
@@ -77,7 +80,10 @@ impl S3Server {
     pub fn start() -> Self {
         let python = python();
         let moto = python.with_file_name("moto_server");
-        assert!(moto.exists(), "moto_server is missing from the venv: run `make venv`");
+        assert!(
+            moto.exists(),
+            "moto_server is missing from the venv: run `make venv`"
+        );
         let port = free_port();
         let child = Command::new(&moto)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -85,10 +91,16 @@ impl S3Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("failed to start moto_server");
-        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         server

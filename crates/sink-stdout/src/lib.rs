@@ -26,7 +26,9 @@
 //!   on `char` boundaries, never inside a UTF-8 sequence; control characters are escaped so one
 //!   value stays on one line; nested values (lists, structs) are shown in Arrow's display form.
 //! - The sink writes nothing anywhere but standard output, and commits nothing: `finish`
-//!   reports the rows and bytes shown, `files = 0`, location `stdout`.
+//!   reports `files = 0`, location `stdout`, the bytes written, and the rows written in full
+//!   before the reader left (a batch cut off by a closed pipe is not counted; a table not
+//!   printed because the pipe closed counts 0 rows).
 
 pub mod config;
 pub mod sink;

@@ -2,6 +2,7 @@
 //! to the emulator on 127.0.0.1, output read back by tools nobody here wrote.
 
 mod cli;
+mod crash;
 mod e2e;
 mod ops;
 mod pipelines;

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tributary_core::lake::{
     EncoderFactory, FileEncoder, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec,
 };
-use tributary_core::plugin::{BuildInput, RunContext, Sink, SinkReport};
+use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
 use tributary_core::{BuildError, RunError};
 
 use crate::config::{Codec, NdjsonConfig};
@@ -101,6 +101,21 @@ impl Sink for NdjsonSink {
                     "the ndjson sink was finished without start()",
                 )),
             }
+        })
+    }
+
+    fn prepare(self: Box<Self>) -> BoxFuture<'static, Result<Prepared, RunError>> {
+        Box::pin(async move {
+            let Some(w) = self.writer else {
+                return Err(RunError::msg(
+                    "the ndjson sink was prepared without start()",
+                ));
+            };
+            let (report, plan) = w.prepare(self.target.options().clone()).await?;
+            Ok(Prepared {
+                report,
+                plan: Some(plan.to_json()?),
+            })
         })
     }
 }

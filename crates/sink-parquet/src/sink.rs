@@ -14,7 +14,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tributary_core::lake::{
     EncoderFactory, FileEncoder, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec,
 };
-use tributary_core::plugin::{BuildInput, RunContext, Sink, SinkReport};
+use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
 use tributary_core::{BuildError, RunError};
 
 use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
@@ -145,6 +145,21 @@ impl Sink for ParquetSink {
                     "the parquet sink was finished without start()",
                 )),
             }
+        })
+    }
+
+    fn prepare(self: Box<Self>) -> BoxFuture<'static, Result<Prepared, RunError>> {
+        Box::pin(async move {
+            let Some(w) = self.writer else {
+                return Err(RunError::msg(
+                    "the parquet sink was prepared without start()",
+                ));
+            };
+            let (report, plan) = w.prepare(self.target.options().clone()).await?;
+            Ok(Prepared {
+                report,
+                plan: Some(plan.to_json()?),
+            })
         })
     }
 }

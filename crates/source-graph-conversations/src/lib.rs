@@ -49,8 +49,11 @@
 //!   and messages are kept on the typed client structs (`extra`) but have no column, so
 //!   `messages.fields` only accepts fields that do.
 //! - Incremental mode: [`client::ConversationsRequest::stop_at`] takes per-unit watermarks and
-//!   [`client::ConversationPages::watermarks`] reports the new ones for units read to the end;
-//!   the plugin accepts `mode = "incremental"` but has no state store to load them from yet.
+//!   [`client::ConversationPages::watermarks`] reports the new ones for units read to the end.
+//!   The plugin reads the stored watermarks from the run's checkpoint (`[pipeline] state`) under
+//!   the unit key `"<page_id>/<platform>/<folder>"` and records new ones for units read to the
+//!   end, in both modes (a `full` run leaves watermarks an incremental run can start from); see
+//!   `source::Incremental` for the exactly-once rule at the watermark.
 //!
 //! The typed client ([`client::GraphClient`]) works without the plugin, for library use.
 
@@ -86,12 +89,6 @@ pub fn build_source(
     ctx: &BuildContext,
 ) -> Result<GraphConversationsSource, BuildError> {
     let v = config.validate()?;
-    if v.mode == config::Mode::Incremental {
-        ctx.warn(
-            Some("mode"),
-            "incremental mode has no stored watermarks yet in this build: this run reads everything",
-        );
-    }
     let metrics = Arc::new(client::SourceMetrics::default());
     let mut options = v.options;
     options.metrics = Some(metrics.clone());

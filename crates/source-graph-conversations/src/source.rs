@@ -177,6 +177,11 @@ impl Source for GraphConversationsSource {
             telemetry: ctx.telemetry.clone(),
             component: ctx.component("sources"),
         }));
+        let mut incremental = Incremental::new(ctx.checkpoint.clone());
+        if this.mode == Mode::Incremental {
+            incremental.load(&mut this.request);
+        }
+        let mut incremental_slot = Some(incremental);
         let services = ctx.services.clone();
         let cancel = ctx.cancel.clone();
         let component = format!("sources.{}", ctx.id);
@@ -203,8 +208,17 @@ impl Source for GraphConversationsSource {
             .map_ok(move |(guard, pages, columns, metrics)| {
                 let component = component.clone();
                 let mut guard = Some(guard);
+                // `map_ok` runs once (the stream has one item); the slot satisfies `FnMut`.
+                let mut incremental = incremental_slot
+                    .take()
+                    .unwrap_or_else(|| Incremental::new(Arc::default()));
                 pages
                     .filter_map(move |page| {
+                        let page = page.map(|mut p| {
+                            tributary_core::failpoint::hit("source.page");
+                            incremental.page(&mut p);
+                            p
+                        });
                         let out = match page {
                             Err(e) => Some(Err(RunError::component(component.clone(), e))),
                             Ok(p) if p.threads.is_empty() => None,
@@ -237,6 +251,109 @@ impl Source for GraphConversationsSource {
             .try_flatten()
             .take_until(cancel.cancelled_owned())
             .boxed()
+    }
+}
+
+/// The key of a unit in the state: `<page_id>/<platform>/<folder>`.
+pub fn unit_key(unit: &UnitKey) -> String {
+    format!(
+        "{}/{}/{}",
+        unit.page_id,
+        unit.platform.as_str(),
+        unit.folder.as_str()
+    )
+}
+
+/// Watermarks in and out of the run's checkpoint.
+///
+/// In `mode = "incremental"` the stored watermark of each unit becomes its `stop_at` (the walk
+/// keeps threads *at* the watermark: two threads can share a second), and threads at the
+/// watermark whose id was already committed (`ids_at_watermark`) are dropped here, so output is
+/// exactly once per `(id, updated_time)`. In both modes, every unit read to the end records its
+/// newest `updated_time` and the ids at it: a `full` run leaves watermarks a later incremental
+/// run can start from.
+struct Incremental {
+    checkpoint: Arc<tributary_core::state::Checkpoint>,
+    stored: std::collections::HashMap<UnitKey, (DateTime<Utc>, HashSet<String>)>,
+    seen: std::collections::HashMap<UnitKey, (DateTime<Utc>, std::collections::BTreeSet<String>)>,
+}
+
+impl Incremental {
+    fn new(checkpoint: Arc<tributary_core::state::Checkpoint>) -> Self {
+        Self {
+            checkpoint,
+            stored: Default::default(),
+            seen: Default::default(),
+        }
+    }
+
+    /// Turns the stored watermarks into the request's `stop_at`.
+    fn load(&mut self, request: &mut ConversationsRequest) {
+        let marks = self.checkpoint.watermarks();
+        for page in &request.pages {
+            for platform in &request.platforms {
+                for folder in &request.folders {
+                    let unit = UnitKey {
+                        page_id: page.page_id.clone(),
+                        platform: *platform,
+                        folder: *folder,
+                    };
+                    let Some(mark) = marks.get(&unit_key(&unit)) else {
+                        continue;
+                    };
+                    match DateTime::parse_from_rfc3339(&mark.watermark) {
+                        Ok(at) => {
+                            let at = at.with_timezone(&Utc);
+                            request.stop_at.insert(unit.clone(), at);
+                            let ids = mark.ids_at_watermark.iter().cloned().collect();
+                            self.stored.insert(unit, (at, ids));
+                        }
+                        Err(e) => {
+                            tracing::warn!(unit = %unit, watermark = %mark.watermark, error = %e, "ignoring an unreadable stored watermark: this unit is read in full")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn page(&mut self, page: &mut crate::client::ThreadPage) {
+        if let Some((at, ids)) = self.stored.get(&page.unit) {
+            page.threads
+                .retain(|t| !(t.updated_time == Some(*at) && ids.contains(&t.id)));
+        }
+        for t in &page.threads {
+            let Some(u) = t.updated_time else { continue };
+            let entry = self
+                .seen
+                .entry(page.unit.clone())
+                .or_insert_with(|| (u, Default::default()));
+            if u > entry.0 {
+                *entry = (u, Default::default());
+            }
+            if u == entry.0 {
+                entry.1.insert(t.id.clone());
+            }
+        }
+        let Some(high) = page.unit_done.as_ref().and_then(|d| d.high_watermark) else {
+            return;
+        };
+        let mut ids: std::collections::BTreeSet<String> = match self.seen.get(&page.unit) {
+            Some((at, ids)) if *at == high => ids.clone(),
+            _ => Default::default(),
+        };
+        if let Some((at, stored)) = self.stored.get(&page.unit)
+            && *at == high
+        {
+            ids.extend(stored.iter().cloned());
+        }
+        self.checkpoint.advance(
+            unit_key(&page.unit),
+            tributary_core::state::UnitMark {
+                watermark: high.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ids_at_watermark: ids.into_iter().collect(),
+            },
+        );
     }
 }
 

@@ -21,10 +21,12 @@
 pub mod canonical;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod lake;
 pub mod plugin;
 pub mod registry;
 pub mod runtime;
+pub mod state;
 pub mod telemetry;
 
 pub use error::{BuildError, Result, RunError};

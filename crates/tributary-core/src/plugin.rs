@@ -178,6 +178,28 @@ pub trait Sink: Send + 'static {
 
     /// Flushes and commits everything written, atomically, and reports it.
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>>;
+
+    /// The first phase of a two-phase commit (used when the pipeline keeps a `state`): flush
+    /// everything to invisible staging and return a serializable, self-contained plan that
+    /// [`crate::lake::commit_plan`] makes visible later, idempotently (the runtime records it in
+    /// the state's write-ahead record first, so a crash is rolled forward by the next run).
+    /// The default commits at once (`finish`) and returns no plan: fine for sinks that cannot
+    /// stage (standard output).
+    fn prepare(self: Box<Self>) -> BoxFuture<'static, Result<Prepared, RunError>> {
+        Box::pin(async move {
+            let report = self.finish().await?;
+            Ok(Prepared { report, plan: None })
+        })
+    }
+}
+
+/// What [`Sink::prepare`] returns.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// What the sink will have committed once `plan` is committed.
+    pub report: SinkReport,
+    /// The commit plan (`None`: already committed).
+    pub plan: Option<serde_json::Value>,
 }
 
 /// What a sink committed.
@@ -299,6 +321,9 @@ pub struct RunContext {
     /// `tributary run --dry-run`: read and transform, but write nothing; sinks report what they
     /// would have written (files, partitions) through the log and their report.
     pub dry_run: bool,
+    /// This source's stored watermarks, and where it records new ones (see [`crate::state`]).
+    /// Empty without a `[pipeline] state`, and on `--full-refresh`.
+    pub checkpoint: Arc<crate::state::Checkpoint>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -327,6 +352,7 @@ impl RunContext {
             services: Services::default(),
             telemetry: Arc::default(),
             dry_run: false,
+            checkpoint: Arc::default(),
         }
     }
 }

@@ -11,6 +11,13 @@
 //! - **Commit barrier.** A sink's `finish` (its commit) is called only after *every* source ended
 //!   cleanly and *every* sink accepted *every* batch. If anything failed, or the run was
 //!   interrupted, all sinks are dropped unfinished: none of them commits.
+//! - **State and exactly-once** (with `[pipeline] state`, see [`crate::state`]): the run takes the
+//!   state's lock, rolls forward a commit a crashed run left `pending`, hands each source its
+//!   stored watermarks ([`RunContext::checkpoint`]), and at the barrier asks every sink to
+//!   [`prepare`](crate::plugin::Sink::prepare) instead of `finish`. Then: write-ahead record
+//!   (`pending`: plans, new watermarks, run record) → commit every plan → state with watermarks
+//!   advanced and `pending` cleared → lock removed. A crash at any point either commits nothing
+//!   (before the record) or is rolled forward by the next run (after it).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeId, Pipeline};
 use crate::error::RunError;
+use crate::failpoint;
 use crate::plugin::{RunContext, Services, SinkReport, Transform, new_run_id};
+use crate::state::{Checkpoint, PendingCommit, PendingPlan, RunRecord, State, StateStore, Version};
 use crate::telemetry::{Counters, Telemetry, UnitReport};
 
 /// How to run a pipeline.
@@ -42,6 +51,9 @@ pub struct RunOptions {
     /// Stop each source after this many rows (for trial runs: `tributary run --limit N`). The
     /// sinks still commit what they received.
     pub limit: Option<u64>,
+    /// Ignore the stored watermarks for this run (`tributary run --full-refresh`); the state is
+    /// still written at the end.
+    pub full_refresh: bool,
 }
 
 /// What one source produced.
@@ -53,6 +65,10 @@ pub struct SourceRunReport {
     pub batches: u64,
     /// Rows read.
     pub rows: u64,
+    /// Whether the source was read to its end (not cut by `--limit` or an early stop): only
+    /// then are its new watermarks stored.
+    #[serde(skip)]
+    pub complete: bool,
 }
 
 /// What one sink committed.
@@ -183,8 +199,92 @@ enum Decision {
 /// committed, except where a sink's own `finish` failed after others had finished: that error
 /// names the sink).
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, RunError> {
-    let started = Instant::now();
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
+    let location = match (&pipeline.settings.state, options.dry_run) {
+        (Some(location), false) => location.clone(),
+        _ => return run_with(pipeline, options, run_id, None).await,
+    };
+    let store = StateStore::open(&location)?;
+    let lock = store.lock(&run_id).await?;
+    let outcome = async {
+        let (mut state, mut version) = store.load(&pipeline.name).await?;
+        if let Some(pending) = state.pending.take() {
+            version = roll_forward(&store, &mut state, version, pending).await?;
+        }
+        let stateful = Stateful {
+            store: &store,
+            state,
+            version,
+        };
+        run_with(pipeline, options, run_id, Some(stateful)).await
+    }
+    .await;
+    if outcome.is_ok() {
+        failpoint::hit("runtime.state_final");
+    }
+    lock.release().await;
+    outcome
+}
+
+/// The state of a run that keeps one.
+struct Stateful<'a> {
+    store: &'a StateStore,
+    state: State,
+    version: Version,
+}
+
+/// Finishes the commit a crashed run recorded in `pending`.
+async fn roll_forward(
+    store: &StateStore,
+    state: &mut State,
+    version: Version,
+    pending: PendingCommit,
+) -> Result<Version, RunError> {
+    tracing::warn!(
+        run_id = %pending.run.run_id,
+        sinks = pending.plans.len(),
+        "the previous run stopped while committing; finishing its commit first"
+    );
+    for p in &pending.plans {
+        crate::lake::commit_plan(&p.plan).await.map_err(|e| {
+            RunError::msg(format!(
+                "cannot finish the commit of run {} (sinks.{}) that a crash interrupted: {e}.                  The state {} still records it as pending; fix the cause and rerun",
+                pending.run.run_id,
+                p.sink,
+                store.display()
+            ))
+        })?;
+    }
+    failpoint::hit("rollforward.done");
+    let run_id = pending.run.run_id.clone();
+    state.apply(pending);
+    let version = store.store(state, &version).await?;
+    tracing::info!(run_id = %run_id, "rolled the interrupted run forward: its files and watermarks are committed");
+    Ok(version)
+}
+
+async fn run_with(
+    pipeline: Pipeline,
+    options: RunOptions,
+    run_id: String,
+    mut stateful: Option<Stateful<'_>>,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let two_phase = stateful.is_some();
+    let checkpoints: std::collections::BTreeMap<String, Arc<Checkpoint>> = pipeline
+        .sources
+        .iter()
+        .map(|s| {
+            let stored = match &stateful {
+                Some(st) if !options.full_refresh => {
+                    st.state.sources.get(&s.id).cloned().unwrap_or_default()
+                }
+                _ => Default::default(),
+            };
+            (s.id.clone(), Arc::new(Checkpoint::new(stored)))
+        })
+        .collect();
     let telemetry = options.telemetry.clone();
     // `failure` stops everything when any component fails; `interrupt` comes from outside.
     let failure = options.interrupt.child_token();
@@ -210,6 +310,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
         services: options.services.clone(),
         telemetry: telemetry.clone(),
         dry_run: options.dry_run,
+        checkpoint: checkpoints.get(id).cloned().unwrap_or_default(),
     };
 
     let capacity = pipeline.settings.buffer.max(1);
@@ -276,13 +377,20 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                 drop(sink);
                 return (index, None);
             }
-            match sink.finish().await {
-                Ok(report) => {
+            let outcome = if two_phase {
+                sink.prepare().await.map(|p| (p.report, p.plan))
+            } else {
+                sink.finish().await.map(|r| (r, None))
+            };
+            match outcome {
+                Ok((report, plan)) => {
                     Counters::add(&counters.files, report.files);
                     Counters::add(&counters.bytes, report.bytes);
                     counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
-                    (index, Some(SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }))
+                    if plan.is_none() {
+                        tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
+                    }
+                    (index, Some((SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }, plan)))
                 }
                 Err(e) => {
                     fail(RunError::component(&component, e));
@@ -307,6 +415,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                 id: node.id.clone(),
                 batches: 0,
                 rows: 0,
+                complete: false,
             };
             if !routes.iter().any(Route::alive) {
                 return report;
@@ -319,7 +428,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
                     next = stream.next() => next,
                 };
                 let batch = match next {
-                    None => break,
+                    None => {
+                        report.complete = true;
+                        break;
+                    }
                     Some(Err(e)) => {
                         fail(RunError::component(&component, e));
                         break;
@@ -390,11 +502,68 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
     if options.interrupt.is_cancelled() {
         return Err(RunError::Interrupted);
     }
+    if let Some(st) = stateful.as_mut() {
+        failpoint::hit("runtime.prepared");
+        let complete: std::collections::BTreeSet<&str> = source_reports
+            .iter()
+            .filter(|r| r.complete)
+            .map(|r| r.id.as_str())
+            .collect();
+        let pending = PendingCommit {
+            run: RunRecord {
+                run_id: run_id.clone(),
+                started: started_at,
+                ended: chrono::Utc::now(),
+                rows: sink_reports
+                    .iter()
+                    .map(|(_, (r, _))| (r.id.clone(), r.report.rows))
+                    .collect(),
+                full_refresh: options.full_refresh,
+            },
+            plans: sink_reports
+                .iter()
+                .filter_map(|(_, (r, plan))| {
+                    plan.clone().map(|plan| PendingPlan {
+                        sink: r.id.clone(),
+                        plan,
+                    })
+                })
+                .collect(),
+            watermarks: checkpoints
+                .iter()
+                .filter(|(id, _)| complete.contains(id.as_str()))
+                .map(|(id, c)| (id.clone(), c.advanced()))
+                .filter(|(_, marks)| !marks.is_empty())
+                .collect(),
+        };
+        // The write-ahead record: from here on, a crash is rolled forward by the next run.
+        st.state.pending = Some(pending.clone());
+        st.version = st.store.store(&st.state, &st.version).await?;
+        failpoint::hit("runtime.pending_written");
+        for p in &pending.plans {
+            crate::lake::commit_plan(&p.plan).await.map_err(|e| {
+                RunError::component(
+                    format!("sinks.{}", p.sink),
+                    RunError::msg(format!(
+                        "{e} (the state {} records this commit as pending: the next run                          finishes it)",
+                        st.store.display()
+                    )),
+                )
+            })?;
+        }
+        failpoint::hit("runtime.committed");
+        st.state.apply(pending);
+        st.store.store(&st.state, &st.version).await.map_err(|e| {
+            RunError::msg(format!(
+                "every sink committed, but {e}; the next run finishes recording it"
+            ))
+        })?;
+    }
     Ok(RunReport {
         pipeline: pipeline_name,
         run_id,
         sources: source_reports,
-        sinks: sink_reports.into_iter().map(|(_, r)| r).collect(),
+        sinks: sink_reports.into_iter().map(|(_, (r, _))| r).collect(),
         units: telemetry.snapshot(),
         dry_run: options.dry_run,
         elapsed: started.elapsed(),

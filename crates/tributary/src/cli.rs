@@ -78,10 +78,34 @@ pub enum Command {
     Emulate(graph_emulator::cli::EmulateArgs),
     /// Print a JSON Schema for pipeline files (for editors with a TOML language server).
     ConfigSchema,
+    /// Show or reset a pipeline's incremental state (`[pipeline] state`).
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `tributary state`. FILE is the pipeline file: it names the state and owns it.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the watermarks per source and unit, the last runs, and a pending commit if any.
+    Show {
+        /// Pipeline file (TOML).
+        file: PathBuf,
+    },
+    /// Forget watermarks (all of them, or some units or sources): they are read in full next run.
+    Reset {
+        /// Pipeline file (TOML).
+        file: PathBuf,
+        /// Only this unit (as `state show` lists it, e.g. `104857600000001/instagram/inbox`).
+        #[arg(long = "unit", value_name = "KEY")]
+        units: Vec<String>,
+        /// Only the units of this source id.
+        #[arg(long = "source", value_name = "ID")]
+        sources: Vec<String>,
     },
 }
 
@@ -99,6 +123,9 @@ pub struct RunArgs {
     /// Live progress bars on standard error: `auto` draws them only on a terminal.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Ignore the stored watermarks for this run: read everything (the state is still updated).
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 /// How the end-of-run summary is shown.
@@ -141,6 +168,12 @@ pub fn main() -> ExitCode {
         }
         Command::Run(args) => run(args, &registry, summary),
         Command::Emulate(args) => emulate(args),
+        Command::State(StateCommand::Show { file }) => crate::state_cmd::show(&file, &registry),
+        Command::State(StateCommand::Reset {
+            file,
+            units,
+            sources,
+        }) => crate::state_cmd::reset(&file, &registry, &units, &sources),
         Command::ConfigSchema => {
             let schema = registry.pipeline_schema();
             print_stdout(&(serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"))
@@ -296,6 +329,11 @@ fn list_plugins(registry: &Registry, name: Option<&str>, json: bool) -> ExitCode
     print_stdout(&text)
 }
 
+/// [`print_stdout`] for other modules.
+pub(crate) fn print_stdout_text(text: &str) -> ExitCode {
+    print_stdout(text)
+}
+
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
@@ -322,6 +360,7 @@ fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
         let options = RunOptions {
             services: plugins::services(),
             limit: args.limit,
+            full_refresh: args.full_refresh,
             ..RunOptions::default()
         };
         let display = Display::start(options.telemetry.clone(), args.progress);

@@ -14,3 +14,4 @@ pub mod cli;
 pub mod plugins;
 pub mod progress;
 pub mod render;
+pub mod state_cmd;

@@ -103,7 +103,10 @@ async fn commit_one(store: &dyn ObjectStore, file: &StagedFile) -> Result<(), Ru
     let tmp = join(&Path::default(), &file.tmp);
     let fin = join(&Path::default(), &file.final_path);
     match store.rename(&tmp, &fin).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            crate::failpoint::hit("commit.rename");
+            Ok(())
+        }
         Err(object_store::Error::NotFound { .. }) => match store.head(&fin).await {
             Ok(meta) if meta.size == file.bytes => Ok(()),
             Ok(meta) => Err(RunError::msg(format!(

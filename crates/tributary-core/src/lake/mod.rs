@@ -39,12 +39,14 @@
 
 pub mod commit;
 pub mod partition;
+pub mod plan;
 pub mod size;
 pub mod target;
 pub mod writer;
 
 pub use commit::{CommitPlan, Manifest, ManifestFile, PartitionValue, StagedFile};
 pub use partition::{PartitionKey, PartitionSpec};
+pub use plan::{LakePlan, commit_plan};
 pub use size::ByteSize;
 pub use target::{StoreOptions, Target, TargetSpec};
 pub use writer::{EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions};

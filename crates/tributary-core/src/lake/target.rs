@@ -21,7 +21,8 @@ use url::Url;
 use crate::error::{BuildError, RunError};
 
 /// Options of the object-store client (config keys `endpoint`, `allow_http`, `region`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct StoreOptions {
     /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
     pub endpoint: Option<String>,
@@ -190,6 +191,11 @@ impl TargetSpec {
     /// The location as the user wrote it (for messages and reports).
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// The object-store client options (no secrets: credentials come from the environment).
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
     }
 
     /// Whether this is a local directory.

@@ -23,6 +23,7 @@ use super::commit::{
     schema_json, staging_dir, sweep_orphans,
 };
 use super::partition::{PartitionKey, PartitionSpec};
+use super::plan::LakePlan;
 use super::target::Target;
 use crate::error::RunError;
 use crate::plugin::{RunContext, SinkReport};
@@ -271,6 +272,70 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         })
     }
 
+    /// The first phase of a two-phase commit: closes every file (all staged, nothing visible)
+    /// and returns the report and a self-contained [`LakePlan`] that
+    /// [`super::commit_plan`] commits later (after the state's write-ahead record is written).
+    /// `options` are the store options to reopen the target with (never secrets).
+    pub async fn prepare(
+        mut self,
+        options: super::StoreOptions,
+    ) -> Result<(SinkReport, LakePlan), RunError> {
+        let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.close_file(&key).await?;
+        }
+        let plan = CommitPlan {
+            files: std::mem::take(&mut self.staged),
+        };
+        let files: Vec<ManifestFile> = plan
+            .files
+            .iter()
+            .map(|f| ManifestFile {
+                path: self.target.relative_str(&f.final_path),
+                rows: f.rows,
+                bytes: f.bytes,
+                partition: f.partition.clone(),
+            })
+            .collect();
+        let manifest = Manifest {
+            version: 1,
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.clone(),
+            sink: self.sink.clone(),
+            format: self.factory.format().to_owned(),
+            location: self.target.display.clone(),
+            started_at: self.started_at,
+            committed_at: Utc::now(),
+            rows: plan.rows(),
+            bytes: plan.bytes(),
+            files,
+            schema: schema_json(self.spec.data_schema()),
+        };
+        let report = SinkReport {
+            rows: manifest.rows,
+            files: manifest.files.len() as u64,
+            bytes: manifest.bytes,
+            location: Some(self.target.display.clone()),
+        };
+        // Reopen by absolute path for a local target: a roll-forward may run from elsewhere.
+        let location = match &self.target.local_root {
+            Some(root) => root.to_string_lossy().into_owned(),
+            None => self.target.display.clone(),
+        };
+        crate::failpoint::hit("writer.prepared");
+        Ok((
+            report,
+            LakePlan {
+                kind: super::plan::KIND.into(),
+                location,
+                options,
+                plan,
+                manifest,
+            },
+        ))
+    }
+
     async fn open_file(&mut self, key: &PartitionKey) -> Result<(), RunError> {
         if self.open.len() >= self.rotation.max_open_files {
             // Close the least recently written file: its partition is the least likely to get
@@ -340,6 +405,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
                 })
                 .collect(),
         });
+        crate::failpoint::hit("writer.file_closed");
         Ok(())
     }
 }

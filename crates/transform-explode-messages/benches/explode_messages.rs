@@ -5,8 +5,6 @@
 //! per thread (163,840 message rows out), built through the plugin as a pipeline does. Prints the
 //! median and best of many runs as input threads and output message rows per second.
 
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +13,12 @@ use arrow::array::{AsArray, ListArray, RecordBatch};
 use arrow::buffer::NullBuffer;
 use transform_explode_messages::{ExplodeMessages, ExplodeMessagesConfig};
 use tributary_core::plugin::{BuildContext, BuildInput, TransformPlugin};
+use tributary_testkit::batches;
+
+/// Threads per batch.
+const THREADS: usize = 8192;
+/// Messages per thread (Graph's detail cap).
+const MESSAGES: usize = 20;
 
 /// `batch` with every 10th thread's `messages` null (its child rows still present): the path
 /// that gathers children with `take` instead of slicing them.
@@ -30,7 +34,7 @@ fn with_null_threads(batch: &RecordBatch) -> RecordBatch {
 }
 
 fn main() {
-    let batch = support::batch(1);
+    let batch = batches::canonical(THREADS, MESSAGES);
     let threads = batch.num_rows();
     let input = BuildInput {
         schema: batch.schema(),
@@ -40,7 +44,7 @@ fn main() {
     let transform = ExplodeMessages::build(ExplodeMessagesConfig {}, &input, &ctx).expect("builds");
     println!(
         "explode_messages: {threads} threads x {} messages/batch, {} MiB/batch in memory",
-        support::MESSAGES,
+        MESSAGES,
         batch.get_array_memory_size() / (1024 * 1024)
     );
 

@@ -7,13 +7,17 @@
 //! (platform, folder) unit changing every thread (worst case) or every 25 threads (one API page).
 //! Prints the median and best of many runs as rows (threads) per second.
 
-mod support;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use transform_filter::{Filter, FilterConfig};
 use tributary_core::plugin::{BuildContext, BuildInput, TransformPlugin};
+use tributary_testkit::batches;
+
+/// Threads per batch.
+const THREADS: usize = 8192;
+/// Messages per thread (Graph's detail cap).
+const MESSAGES: usize = 20;
 
 fn list(values: &[&str]) -> Option<Vec<String>> {
     Some(values.iter().map(|v| (*v).to_owned()).collect())
@@ -24,7 +28,7 @@ fn main() {
         ("unit changes every thread (worst case)", 1),
         ("unit changes every 25 threads (one API page)", 25),
     ] {
-        let batch = support::batch(run);
+        let batch = batches::canonical_in_runs(THREADS, MESSAGES, run);
         let rows = batch.num_rows();
         let input = BuildInput {
             schema: batch.schema(),

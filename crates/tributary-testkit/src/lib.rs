@@ -4,9 +4,13 @@
 //!   (DuckDB, pyarrow, polars, the official Graph SDK, moto). Made by `make venv`.
 //! - [`S3Server`]: a real S3-compatible server (`moto_server`) on a free loopback port, stopped
 //!   on drop.
+//! - [`batches`]: realistic canonical conversations batches of any size, for benchmarks and
+//!   volume tests.
 //!
 //! Tests that need these **fail** when they are missing, with the command that installs them:
 //! a skipped interop test would be a test that cannot fail.
+
+pub mod batches;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

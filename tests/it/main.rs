@@ -6,6 +6,7 @@ mod crash;
 mod e2e;
 mod ops;
 mod pipelines;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

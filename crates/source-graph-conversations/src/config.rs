@@ -59,7 +59,15 @@ pub struct GraphConversationsConfig {
 
     /// Pages to read: ids sharing `access_token` (`["1049..."]`), or tables with their own
     /// token (`[{ id = "1049...", access_token = "${TOKEN_A}" }]`), or a mix.
+    #[serde(default)]
     pub pages: Vec<PageEntry>,
+
+    /// A file listing more Page ids (sharing `access_token`), for lists too long for TOML: one
+    /// id per line, or a CSV whose header has an `id` or `page_id` column. Blank lines and lines
+    /// starting with `#` are ignored. Relative paths are relative to the working directory.
+    /// Read when the pipeline is loaded.
+    #[serde(default)]
+    pub pages_file: Option<String>,
 
     /// Page access token used for every page listed without its own. Use `${ENV_VAR}`; never
     /// printed.
@@ -148,6 +156,55 @@ pub struct GraphConversationsConfig {
     /// Default: no limit (a repeated `next` link is detected anyway).
     #[serde(default)]
     pub max_pages_per_unit: Option<u64>,
+}
+
+/// The Page ids in `path`: one per line, or a CSV with an `id`/`page_id` column.
+fn read_pages_file(path: &str) -> Result<Vec<String>, BuildError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BuildError::at("pages_file", format!("cannot read `{path}`: {e}"))
+            .with_help("give a path to a file with one Page id per line")
+    })?;
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .peekable();
+    let column = match lines.peek() {
+        Some(header) if header.contains(',') => {
+            let header: Vec<&str> = header
+                .split(',')
+                .map(|h| h.trim().trim_matches('"'))
+                .collect();
+            let Some(col) = header.iter().position(|h| *h == "id" || *h == "page_id") else {
+                return Err(BuildError::at(
+                    "pages_file",
+                    format!(
+                        "`{path}` looks like a CSV but its header has no `id` or `page_id` column"
+                    ),
+                ));
+            };
+            lines.next();
+            col
+        }
+        _ => 0,
+    };
+    let ids: Vec<String> = lines
+        .map(|l| {
+            l.split(',')
+                .nth(column)
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_owned()
+        })
+        .collect();
+    if ids.is_empty() {
+        return Err(BuildError::at(
+            "pages_file",
+            format!("`{path}` lists no Page ids"),
+        ));
+    }
+    Ok(ids)
 }
 
 /// One entry of `pages`.
@@ -263,7 +320,7 @@ pub(crate) struct Validated {
 
 impl GraphConversationsConfig {
     /// Checks everything that can be checked without I/O.
-    pub(crate) fn validate(self) -> Result<Validated, BuildError> {
+    pub(crate) fn validate(mut self) -> Result<Validated, BuildError> {
         let embedded = self.base_url == EMBEDDED;
         if !embedded {
             client::secure::check_base_url(&self.base_url)
@@ -373,9 +430,14 @@ impl GraphConversationsConfig {
             .access_token
             .filter(|t| !t.expose_secret().is_empty())
             .or_else(|| embedded.then(|| SecretString::from(EMBEDDED_TOKEN)));
+        if let Some(path) = &self.pages_file {
+            self.pages
+                .extend(read_pages_file(path)?.into_iter().map(PageEntry::Id));
+        }
         if self.pages.is_empty() {
-            return Err(BuildError::at("pages", "no pages to read")
-                .with_help("list Page ids, e.g. pages = [\"104857600000001\"]"));
+            return Err(BuildError::at("pages", "no pages to read").with_help(
+                "list Page ids, e.g. pages = [\"104857600000001\"], or name a `pages_file`",
+            ));
         }
         let mut pages = Vec::with_capacity(self.pages.len());
         for (i, entry) in self.pages.into_iter().enumerate() {
@@ -614,5 +676,43 @@ messages = { max = 5 }"#,
         assert!(!dbg.contains("SECRET"), "{dbg}");
         let v = c.validate().unwrap();
         assert!(!format!("{v:?}").contains("SECRET"));
+    }
+}
+
+#[cfg(test)]
+mod pages_file_tests {
+    use super::read_pages_file;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_a_newline_list_with_comments() {
+        let f = file("# pages\n104857600000001\n\n 104857600000002 \n");
+        let ids = read_pages_file(f.path().to_str().unwrap()).unwrap();
+        assert_eq!(ids, ["104857600000001", "104857600000002"]);
+    }
+
+    #[test]
+    fn reads_the_id_column_of_a_csv() {
+        let f = file("name,page_id\n\"Café\",104857600000001\nShop,104857600000002\n");
+        let ids = read_pages_file(f.path().to_str().unwrap()).unwrap();
+        assert_eq!(ids, ["104857600000001", "104857600000002"]);
+    }
+
+    #[test]
+    fn a_csv_without_an_id_column_or_a_missing_file_is_a_build_error() {
+        let f = file("name,url\nx,y\n");
+        let e = read_pages_file(f.path().to_str().unwrap()).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("pages_file"));
+        assert!(
+            read_pages_file("/nonexistent/pages.txt")
+                .unwrap_err()
+                .message
+                .contains("cannot read")
+        );
     }
 }

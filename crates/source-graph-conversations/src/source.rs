@@ -181,6 +181,11 @@ impl Source for GraphConversationsSource {
         if this.mode == Mode::Incremental {
             incremental.load(&mut this.request);
         }
+        if let Some(shard) = ctx.shard {
+            // A stable hash share of the pages: N workers cover every page exactly once.
+            this.request.pages.retain(|p| shard.owns(&p.page_id));
+            info!(%shard, pages = this.request.pages.len(), "reading this shard's pages");
+        }
         let mut incremental_slot = Some(incremental);
         let services = ctx.services.clone();
         let cancel = ctx.cancel.clone();

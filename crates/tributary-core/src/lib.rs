@@ -26,6 +26,7 @@ pub mod lake;
 pub mod plugin;
 pub mod registry;
 pub mod runtime;
+pub mod shard;
 pub mod state;
 pub mod telemetry;
 

@@ -324,6 +324,9 @@ pub struct RunContext {
     /// This source's stored watermarks, and where it records new ones (see [`crate::state`]).
     /// Empty without a `[pipeline] state`, and on `--full-refresh`.
     pub checkpoint: Arc<crate::state::Checkpoint>,
+    /// `tributary run --shard K/N`: this worker's share of the work. Sources that can split their
+    /// work (the Graph source: by page) read only what [`crate::shard::Shard::owns`].
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -353,6 +356,7 @@ impl RunContext {
             telemetry: Arc::default(),
             dry_run: false,
             checkpoint: Arc::default(),
+            shard: None,
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct RunOptions {
     /// Ignore the stored watermarks for this run (`tributary run --full-refresh`); the state is
     /// still written at the end.
     pub full_refresh: bool,
+    /// This worker's share of the work (`tributary run --shard K/N`). It tags the run id (so
+    /// concurrent workers' file names never collide) and selects a state file of its own.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// What one source produced.
@@ -199,9 +202,18 @@ enum Decision {
 /// committed, except where a sink's own `finish` failed after others had finished: that error
 /// names the sink).
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, RunError> {
-    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| match options.shard {
+            Some(shard) => format!("{}-{}", new_run_id(), shard.tag()),
+            None => new_run_id(),
+        });
     let location = match (&pipeline.settings.state, options.dry_run) {
-        (Some(location), false) => location.clone(),
+        (Some(location), false) => match options.shard {
+            Some(shard) => shard.state_location(location),
+            None => location.clone(),
+        },
         _ => return run_with(pipeline, options, run_id, None).await,
     };
     let store = StateStore::open(&location)?;
@@ -311,6 +323,7 @@ async fn run_with(
         telemetry: telemetry.clone(),
         dry_run: options.dry_run,
         checkpoint: checkpoints.get(id).cloned().unwrap_or_default(),
+        shard: options.shard,
     };
 
     let capacity = pipeline.settings.buffer.max(1);

@@ -126,6 +126,38 @@ pub struct RunArgs {
     /// Ignore the stored watermarks for this run: read everything (the state is still updated).
     #[arg(long)]
     pub full_refresh: bool,
+    /// Run shard K of N (0-based): a stable hash share of the pages, so N workers cover every
+    /// page exactly once. Run ids, file names and the state file carry the shard.
+    #[arg(
+        long,
+        value_name = "K/N",
+        env = "TRIBUTARY_SHARD",
+        conflicts_with = "shards"
+    )]
+    pub shard: Option<tributary_core::shard::Shard>,
+    /// Run as one of N shards, K taken from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+}
+
+impl RunArgs {
+    /// `--shard K/N`, or `--shards N` with K from `JOB_COMPLETION_INDEX`.
+    fn shard(&self) -> Result<Option<tributary_core::shard::Shard>, String> {
+        match (self.shard, self.shards) {
+            (Some(shard), _) => Ok(Some(shard)),
+            (None, Some(count)) => {
+                let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                    "--shards needs JOB_COMPLETION_INDEX (set by Kubernetes Indexed Jobs); or use --shard K/N".to_owned()
+                })?;
+                let index = index
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("JOB_COMPLETION_INDEX `{index}` is not a number"))?;
+                tributary_core::shard::Shard::new(index, count).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// How the end-of-run summary is shown.
@@ -348,6 +380,13 @@ fn print_stdout(text: &str) -> ExitCode {
 }
 
 fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
+    let shard = match args.shard() {
+        Ok(shard) => shard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let pipeline = match load(&args.file, registry) {
         Ok(p) => p,
         Err(code) => return code,
@@ -361,6 +400,7 @@ fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
             services: plugins::services(),
             limit: args.limit,
             full_refresh: args.full_refresh,
+            shard,
             ..RunOptions::default()
         };
         let display = Display::start(options.telemetry.clone(), args.progress);

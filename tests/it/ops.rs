@@ -261,3 +261,44 @@ fn json_logs_are_one_object_per_line_and_never_hold_the_token() {
         "the access token never reaches the logs:\n{stderr}"
     );
 }
+
+#[test]
+fn dry_run_lists_what_it_would_write_and_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.toml");
+    fs::copy(root().join("pipelines/demo.toml"), &file).unwrap();
+    let (code, _, stderr) = run(tributary()
+        .current_dir(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let planned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("dry run: would write"))
+        .collect();
+    assert!(!planned.is_empty(), "{stderr}");
+    assert!(
+        planned.iter().all(|l| l.contains("out/demo/conversations/platform=") && l.contains("/updated_date=")),
+        "each planned file with its partitions: {planned:?}"
+    );
+    assert!(
+        stderr.contains("dry run 2"),
+        "the summary says it was a dry run:\n{stderr}"
+    );
+    let mut files = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert_eq!(
+        files,
+        vec![file.clone()],
+        "nothing but the pipeline file exists after a dry run"
+    );
+}

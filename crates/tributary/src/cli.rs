@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Ignore the stored watermarks for this run: read everything (the state is still updated).
     #[arg(long)]
     pub full_refresh: bool,
+    /// Read and transform, but write nothing: file sinks list the files and partitions they
+    /// would write; the state is neither read nor written.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Run shard K of N (0-based): a stable hash share of the pages, so N workers cover every
     /// page exactly once. Run ids, file names and the state file carry the shard.
     #[arg(
@@ -400,6 +404,7 @@ fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
             services: plugins::services(),
             limit: args.limit,
             full_refresh: args.full_refresh,
+            dry_run: args.dry_run,
             shard,
             ..RunOptions::default()
         };

@@ -111,6 +111,9 @@ pub struct PartitionedWriter<F: EncoderFactory> {
     staged: Vec<StagedFile>,
     next_seq: u64,
     clock: u64,
+    /// `tributary run --dry-run`: everything goes to an in-memory store that is dropped with
+    /// the writer; `finish` lists what would have been written.
+    dry_run: bool,
 }
 
 impl<F: EncoderFactory> std::fmt::Debug for PartitionedWriter<F> {
@@ -134,10 +137,21 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         rotation: RotationOptions,
         ctx: &RunContext,
     ) -> Result<Self, RunError> {
-        let swept = sweep_orphans(&target, &ctx.run_id, ORPHAN_AGE).await;
-        if swept > 0 {
-            tracing::info!(sink = %ctx.id, swept, "deleted staged files of dead runs");
-        }
+        // A dry run encodes, partitions and rotates exactly like a real one, into memory: the
+        // listing it prints is what a real run would write, and nothing touches the target.
+        let target = if ctx.dry_run {
+            Target::new(
+                Arc::new(object_store::memory::InMemory::new()),
+                target.base.clone(),
+                target.display.clone(),
+            )
+        } else {
+            let swept = sweep_orphans(&target, &ctx.run_id, ORPHAN_AGE).await;
+            if swept > 0 {
+                tracing::info!(sink = %ctx.id, swept, "deleted staged files of dead runs");
+            }
+            target
+        };
         Ok(Self {
             factory,
             target,
@@ -154,6 +168,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
             staged: Vec::new(),
             next_seq: 0,
             clock: 0,
+            dry_run: ctx.dry_run,
         })
     }
 
@@ -249,6 +264,18 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
             files,
             schema: schema_json(self.spec.data_schema()),
         };
+        if self.dry_run {
+            for f in &manifest.files {
+                tracing::info!(sink = %self.sink, file = %self.target.display_path(&f.path), rows = f.rows, bytes = f.bytes, "dry run: would write");
+            }
+            tracing::info!(sink = %self.sink, rows = manifest.rows, files = manifest.files.len(), location = %self.target.display, "dry run: nothing written");
+            return Ok(SinkReport {
+                rows: manifest.rows,
+                files: manifest.files.len() as u64,
+                bytes: manifest.bytes,
+                location: Some(self.target.display.clone()),
+            });
+        }
         manifest.write(&self.target).await?;
         if let Some(root) = &self.target.local_root {
             // Renames leave the run's staging directory empty on a local disk.

@@ -7,6 +7,7 @@ mod e2e;
 mod ops;
 mod pipelines;
 mod shard;
+mod stdout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

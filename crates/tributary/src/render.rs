@@ -154,7 +154,7 @@ pub fn summary(r: &RunReport) -> String {
         let calls: u64 = units.iter().map(|u| u.api_calls).sum();
         let _ = writeln!(
             out,
-            "  source {:<28} {:>10} rows {:>8} API calls",
+            "  source {:<36} {:>10} rows {:>8} API calls",
             s.id, s.rows, calls
         );
         for u in units {
@@ -167,7 +167,7 @@ pub fn summary(r: &RunReport) -> String {
             }
             let _ = writeln!(
                 out,
-                "    {:<33} {:>10} rows {:>8} API calls{extra}",
+                "    {:<41} {:>10} rows {:>8} API calls{extra}",
                 u.unit, u.rows, u.api_calls
             );
         }
@@ -175,7 +175,7 @@ pub fn summary(r: &RunReport) -> String {
     for s in &r.sinks {
         let _ = writeln!(
             out,
-            "  sink   {:<28} {:>10} rows {:>6} files {:>10}  {}",
+            "  sink   {:<36} {:>10} rows {:>6} files {:>10}  {}",
             s.id,
             s.report.rows,
             s.report.files,

@@ -283,14 +283,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
             remove_empty_dirs(&dir);
             let _ = std::fs::remove_dir(&dir);
         }
-        tracing::info!(
-            sink = %self.sink,
-            rows = manifest.rows,
-            files = manifest.files.len(),
-            bytes = manifest.bytes,
-            location = %self.target.display,
-            "sink committed"
-        );
+        // The runtime logs the commit once, for every kind of sink.
         Ok(SinkReport {
             rows: manifest.rows,
             files: manifest.files.len() as u64,

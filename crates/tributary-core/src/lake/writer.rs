@@ -228,9 +228,9 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         Ok(())
     }
 
-    /// Closes every file, commits them all (renames into place), writes the run manifest, and
-    /// reports what was committed.
-    pub async fn finish(mut self) -> Result<SinkReport, RunError> {
+    /// Closes every open file (all staged, nothing visible) and describes the run: the staged →
+    /// final pairs and the manifest to write once they are in place.
+    async fn close_all(&mut self) -> Result<(CommitPlan, Manifest), RunError> {
         let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
         keys.sort();
         for key in keys {
@@ -239,7 +239,6 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         let plan = CommitPlan {
             files: std::mem::take(&mut self.staged),
         };
-        plan.commit(self.target.store.as_ref()).await?;
         let files: Vec<ManifestFile> = plan
             .files
             .iter()
@@ -264,18 +263,30 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
             files,
             schema: schema_json(self.spec.data_schema()),
         };
+        Ok((plan, manifest))
+    }
+
+    fn report(&self, manifest: &Manifest) -> SinkReport {
+        SinkReport {
+            rows: manifest.rows,
+            files: manifest.files.len() as u64,
+            bytes: manifest.bytes,
+            location: Some(self.target.display.clone()),
+        }
+    }
+
+    /// Closes every file, commits them all (renames into place), writes the run manifest, and
+    /// reports what was committed.
+    pub async fn finish(mut self) -> Result<SinkReport, RunError> {
+        let (plan, manifest) = self.close_all().await?;
         if self.dry_run {
             for f in &manifest.files {
                 tracing::info!(sink = %self.sink, file = %self.target.display_path(&f.path), rows = f.rows, bytes = f.bytes, "dry run: would write");
             }
             tracing::info!(sink = %self.sink, rows = manifest.rows, files = manifest.files.len(), location = %self.target.display, "dry run: nothing written");
-            return Ok(SinkReport {
-                rows: manifest.rows,
-                files: manifest.files.len() as u64,
-                bytes: manifest.bytes,
-                location: Some(self.target.display.clone()),
-            });
+            return Ok(self.report(&manifest));
         }
+        plan.commit(self.target.store.as_ref()).await?;
         manifest.write(&self.target).await?;
         if let Some(root) = &self.target.local_root {
             // Renames leave the run's staging directory empty on a local disk.
@@ -284,12 +295,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
             let _ = std::fs::remove_dir(&dir);
         }
         // The runtime logs the commit once, for every kind of sink.
-        Ok(SinkReport {
-            rows: manifest.rows,
-            files: manifest.files.len() as u64,
-            bytes: manifest.bytes,
-            location: Some(self.target.display.clone()),
-        })
+        Ok(self.report(&manifest))
     }
 
     /// The first phase of a two-phase commit: closes every file (all staged, nothing visible)
@@ -300,44 +306,8 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         mut self,
         options: super::StoreOptions,
     ) -> Result<(SinkReport, LakePlan), RunError> {
-        let mut keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
-        keys.sort();
-        for key in keys {
-            self.close_file(&key).await?;
-        }
-        let plan = CommitPlan {
-            files: std::mem::take(&mut self.staged),
-        };
-        let files: Vec<ManifestFile> = plan
-            .files
-            .iter()
-            .map(|f| ManifestFile {
-                path: self.target.relative_str(&f.final_path),
-                rows: f.rows,
-                bytes: f.bytes,
-                partition: f.partition.clone(),
-            })
-            .collect();
-        let manifest = Manifest {
-            version: 1,
-            run_id: self.run_id.clone(),
-            pipeline: self.pipeline.clone(),
-            sink: self.sink.clone(),
-            format: self.factory.format().to_owned(),
-            location: self.target.display.clone(),
-            started_at: self.started_at,
-            committed_at: Utc::now(),
-            rows: plan.rows(),
-            bytes: plan.bytes(),
-            files,
-            schema: schema_json(self.spec.data_schema()),
-        };
-        let report = SinkReport {
-            rows: manifest.rows,
-            files: manifest.files.len() as u64,
-            bytes: manifest.bytes,
-            location: Some(self.target.display.clone()),
-        };
+        let (plan, manifest) = self.close_all().await?;
+        let report = self.report(&manifest);
         // Reopen by absolute path for a local target: a roll-forward may run from elsewhere.
         let location = match &self.target.local_root {
             Some(root) => root.to_string_lossy().into_owned(),

@@ -249,7 +249,8 @@ impl EncoderFactory for NdjsonFactory {
             }
         };
         Ok(NdjsonEncoder {
-            out: BufWriter::new(store, path),
+            // Two 10 MiB parts in flight at most: bounded memory per open file.
+            out: BufWriter::new(store, path).with_max_concurrency(2),
             compressor,
             json: self.json.clone(),
             scratch: Vec::new(),

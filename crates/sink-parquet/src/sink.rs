@@ -19,6 +19,9 @@ use tributary_core::{BuildError, RunError};
 
 use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
 
+/// Multipart parts uploaded concurrently per open file.
+const UPLOAD_CONCURRENCY: usize = 2;
+
 /// The running `parquet` sink. Built by [`crate::Parquet`]; does I/O only from `start()`.
 pub struct ParquetSink {
     target: TargetSpec,
@@ -187,9 +190,10 @@ impl EncoderFactory for ParquetFactory {
         path: Path,
         schema: &SchemaRef,
     ) -> Result<ParquetEncoder, RunError> {
-        // BufWriter: one PUT for small files, a multipart upload (10 MiB parts) for large ones,
-        // so an open file holds at most one row group plus one part in memory.
-        let out = BufWriter::new(store, path);
+        // BufWriter: one PUT for small files, a multipart upload (10 MiB parts) for large ones.
+        // Two parts in flight (default 8) keep an open file's memory to one row group plus
+        // ~20 MiB of upload; encoding, not upload concurrency, is the bottleneck on one core.
+        let out = BufWriter::new(store, path).with_max_concurrency(UPLOAD_CONCURRENCY);
         let writer = AsyncArrowWriter::try_new(out, schema.clone(), Some(self.props.clone()))
             .map_err(parquet_error)?;
         Ok(ParquetEncoder { writer })

@@ -3,6 +3,7 @@
 #
 #   benches/compare.sh                 # everything, 3 runs per tool (about 35 min on 2 cores)
 #   RUNS=1 SCENARIOS="s1 s4" benches/compare.sh
+#   S2_RUNS, S3_RUNS (default RUNS); KEEP_RAW=1 (add to the last invocation's measurements)
 #   SKIP_BUILD=1 (use the binaries as built), TRIBUTARY_BIN=..., JSON2PARQUET_BIN=..., BENCH_WORK=DIR
 #
 # Builds `tributary` in release mode (and benches/json2parquet for S4), creates benches/.venv
@@ -28,6 +29,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 RUNS=${RUNS:-3}
+S2_RUNS=${S2_RUNS:-$RUNS}
+S3_RUNS=${S3_RUNS:-$RUNS}
 SCENARIOS=${SCENARIOS:-"s1 s2 s3 s4"}
 S1_THREADS_PER_UNIT=${S1_THREADS_PER_UNIT:-3125}
 ALT_S1_PAGES=${ALT_S1_PAGES:-1}
@@ -77,7 +80,7 @@ if ! { [ -x "$PY" ] && "$PY" -c 'import facebook_business, pyarrow, duckdb, dlt'
 fi
 
 mkdir -p "$WORK" benches/results
-: > "$RAW"
+[ -n "${KEEP_RAW:-}" ] || : > "$RAW"   # KEEP_RAW=1: add to the previous invocation's runs
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 
@@ -170,7 +173,7 @@ if [[ " $SCENARIOS " == *" s2 "* ]]; then
     log "S2 rate limited: 16 pages x 8 units x $S2_THREADS_PER_UNIT threads, 2 calls/s/page, 100 ms"
     s2_emu=(--pages 16 --threads-per-unit "$S2_THREADS_PER_UNIT" "${emu_common[@]}" --rate-limit 2 --latency-ms 100)
     pages16=$(page_ids 16)
-    for ((r = 1; r <= RUNS; r++)); do
+    for ((r = 1; r <= S2_RUNS; r++)); do
         rm -rf "$WORK/s2-out"
         start_emulator "${s2_emu[@]}"
         BENCH_OUT=$WORK/s2-out/tributary measure s2 tributary "$r" '{}' -- \
@@ -189,7 +192,7 @@ fi
 if [[ " $SCENARIOS " == *" s3 "* ]]; then
     for tpu in "$S3_SMALL_TPU" "$S3_LARGE_TPU"; do
         log "S3 memory: 8 pages x 8 units x $tpu threads"
-        for ((r = 1; r <= RUNS; r++)); do
+        for ((r = 1; r <= S3_RUNS; r++)); do
             start_emulator --pages 8 --threads-per-unit "$tpu" "${emu_common[@]}" --rate-limit 0
             rm -rf "$WORK/s3-out"
             BENCH_OUT=$WORK/s3-out measure s3 tributary "$r" "{\"size\": $((tpu * 64))}" -- \
@@ -229,6 +232,6 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 "$PY" benches/report.py "$RAW" \
     --runs "$RUNS" --date "$DATE" --load "$LOAD_START" --load-end "$LOAD_END" \
-    --command "benches/compare.sh (RUNS=$RUNS SCENARIOS=\"$SCENARIOS\" S1_THREADS_PER_UNIT=$S1_THREADS_PER_UNIT ALT_S1_PAGES=$ALT_S1_PAGES S2_THREADS_PER_UNIT=$S2_THREADS_PER_UNIT S3_SMALL_TPU=$S3_SMALL_TPU S3_LARGE_TPU=$S3_LARGE_TPU S4_PAGES=$S4_PAGES)" \
+    --command "benches/compare.sh (RUNS=$RUNS S2_RUNS=$S2_RUNS S3_RUNS=$S3_RUNS SCENARIOS=\"$SCENARIOS\" S1_THREADS_PER_UNIT=$S1_THREADS_PER_UNIT ALT_S1_PAGES=$ALT_S1_PAGES S2_THREADS_PER_UNIT=$S2_THREADS_PER_UNIT S3_SMALL_TPU=$S3_SMALL_TPU S3_LARGE_TPU=$S3_LARGE_TPU S4_PAGES=$S4_PAGES)" \
     > benches/results/latest.md
 cat benches/results/latest.md

@@ -93,7 +93,7 @@ def main():
     print(f"- Versions: tributary {v.get('tributary', '?')} (rustc {v.get('rustc', '?')}, release), "
           f"Python {v['python']}, facebook-business {v['facebook-business']}, dlt {v['dlt']}, "
           f"duckdb {v['duckdb']}, pyarrow {v['pyarrow']}")
-    print(f"- Each cell is the median of {a.runs} runs. Wall, CPU (user + sys) and peak RSS are "
+    print(f"- Each figure is the median over the runs of that tool and size (RUNS, S2_RUNS, S3_RUNS above). Wall, CPU (user + sys) and peak RSS are "
           "`/usr/bin/time` of the tool's own process; the emulator runs as a separate process "
           "on the same 2 cores and is not counted.\n")
 

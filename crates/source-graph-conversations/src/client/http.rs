@@ -223,6 +223,8 @@ impl Inner {
 
     fn apply_usage(&self, caller: &Caller<'_>, usage: &Usage) {
         let (page, app) = usage.pauses(self.retry.max_backoff);
+        let explicit = usage.regain_minutes.is_finite() && usage.regain_minutes > 0.0;
+        let page = caller.pacer.usage_pause(page, explicit);
         let now = Instant::now();
         if !page.is_zero() {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);

@@ -27,6 +27,9 @@ pub const USAGE_PAUSE: Duration = Duration::from_secs(120);
 /// Pause at [`USAGE_LONG_PAUSE_PERCENT`] (Airbyte: 10 minutes), capped by `max_backoff`.
 pub const USAGE_LONG_PAUSE: Duration = Duration::from_secs(600);
 
+/// Consecutive high usage readings after which the full usage pause applies.
+pub const PERSISTENT_HIGH_READINGS: u32 = 3;
+
 /// Hands out send times at most `rate` per second, and can be paused.
 #[derive(Debug)]
 pub(crate) struct Pacer {
@@ -38,6 +41,8 @@ pub(crate) struct Pacer {
 struct PacerState {
     next_slot: Instant,
     paused_until: Instant,
+    /// Consecutive usage readings at or above [`USAGE_PAUSE_PERCENT`].
+    high_readings: u32,
 }
 
 impl Pacer {
@@ -51,6 +56,7 @@ impl Pacer {
             state: Mutex::new(PacerState {
                 next_slot: now,
                 paused_until: now,
+                high_readings: 0,
             }),
         }
     }
@@ -85,6 +91,29 @@ impl Pacer {
                 Err(until) => tokio::time::sleep_until(until).await,
             }
         }
+    }
+
+    /// How long to pause for a usage reading that asks for `full`.
+    ///
+    /// Graph's usage headers are rolling percentages, but a reading taken right after a burst —
+    /// or one that reflects a per-second window, which a client paced at the documented rate
+    /// touches on every call — can spike once. Pausing a Page for minutes on one spike stalls
+    /// a run with no throttle in sight, so without an explicit `estimated_time_to_regain_access`
+    /// the first readings only skip a couple of send slots; the full pause (Airbyte's 2 or 10
+    /// minutes) applies once [`PERSISTENT_HIGH_READINGS`] readings in a row stay high.
+    pub fn usage_pause(&self, full: Duration, explicit_regain: bool) -> Duration {
+        let Ok(mut s) = self.state.lock() else {
+            return full;
+        };
+        if full.is_zero() {
+            s.high_readings = 0;
+            return full;
+        }
+        s.high_readings = s.high_readings.saturating_add(1);
+        if explicit_regain || s.high_readings >= PERSISTENT_HIGH_READINGS {
+            return full;
+        }
+        (self.interval.unwrap_or(Duration::from_secs(1)) * 2).min(full)
     }
 
     /// Pauses every caller until at least `until`.
@@ -212,6 +241,35 @@ fn parse_flat(text: &str) -> (Option<f64>, f64) {
             pool.estimated_time_to_regain_access.unwrap_or(0.0),
         ),
         Err(_) => (None, 0.0),
+    }
+}
+
+#[cfg(test)]
+mod usage_pause_tests {
+    use super::*;
+
+    #[test]
+    fn a_single_high_reading_skips_slots_and_a_persistent_one_pauses_fully() {
+        let pacer = Pacer::new(2.0);
+        let full = USAGE_PAUSE;
+        assert_eq!(pacer.usage_pause(full, false), Duration::from_secs(1));
+        assert_eq!(
+            pacer.usage_pause(Duration::ZERO, false),
+            Duration::ZERO,
+            "a low reading resets"
+        );
+        assert_eq!(pacer.usage_pause(full, false), Duration::from_secs(1));
+        assert_eq!(pacer.usage_pause(full, false), Duration::from_secs(1));
+        assert_eq!(
+            pacer.usage_pause(full, false),
+            full,
+            "third high reading in a row"
+        );
+        assert_eq!(
+            Pacer::new(2.0).usage_pause(full, true),
+            full,
+            "Meta named a regain time"
+        );
     }
 }
 

@@ -235,13 +235,17 @@ fn crash_then_recover(emu: &Emu, truth: &GroundTruth, points: &[&str]) {
     let lake = dir.path().join("lake");
     let file = pipeline(dir.path(), emu.get().base_url(), "incremental", &lake);
     for point in points {
-        let (code, _, stderr) = run(tributary()
+        let out = tributary()
             .env("TRIBUTARY_CRASH_AT", point)
             .args(["-q", "run"])
-            .arg(&file));
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
-            code, -1,
-            "{case}: the run must be killed at {point}:\n{stderr}"
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{case}: the run must be killed with SIGKILL at {point}:\n{stderr}"
         );
         assert!(
             stderr.contains(&format!("crashing at {}", point.split(':').next().unwrap())),

@@ -1,7 +1,7 @@
 //! Crash points for the crash-safety tests.
 //!
-//! `TRIBUTARY_CRASH_AT=<name>[:<n>]` makes the process abort (`std::process::abort()`: no
-//! destructor, no flush, no lock removal — for the commit protocol the same as `kill -9`) the
+//! `TRIBUTARY_CRASH_AT=<name>[:<n>]` makes the process kill itself with SIGKILL (no destructor,
+//! no flush, no lock removal; `abort()` if `kill` is missing) the
 //! `n`-th time (default: the first) execution reaches [`hit`]`(name)`. Unset, [`hit`] is one
 //! relaxed atomic load after the first call: nothing heavy is compiled in for it.
 //!
@@ -63,6 +63,11 @@ pub fn hit(name: &str) {
     let n = armed.seen.fetch_add(1, Ordering::SeqCst) + 1;
     if n == armed.nth {
         eprintln!("{ENV}: crashing at {name}:{n}");
+        // A real SIGKILL, as a killed pod gets: no destructor, no flush, no handler runs.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        // Only reached if `kill` is unavailable.
         std::process::abort();
     }
 }

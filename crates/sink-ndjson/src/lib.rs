@@ -27,7 +27,7 @@ pub mod config;
 pub mod sink;
 
 pub use config::NdjsonConfig;
-pub use sink::NdjsonSink;
+pub use sink::{NdjsonSink, ndjson_sink};
 
 use tributary_core::BuildError;
 use tributary_core::plugin::{BuildContext, BuildInput, Sink, SinkPlugin};
@@ -46,6 +46,6 @@ impl SinkPlugin for Ndjson {
         input: &BuildInput,
         _ctx: &BuildContext,
     ) -> Result<Box<dyn Sink>, BuildError> {
-        Ok(Box::new(NdjsonSink::new(config, input)?))
+        Ok(Box::new(sink::ndjson_sink(config, input)?))
     }
 }

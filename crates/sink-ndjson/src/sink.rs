@@ -8,116 +8,44 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::json::WriterBuilder;
 use arrow::json::writer::LineDelimited;
 use arrow::record_batch::RecordBatch;
-use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use tokio::io::AsyncWriteExt;
-use tributary_core::lake::{
-    EncoderFactory, FileEncoder, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec,
-};
-use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
+use tributary_core::lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
+use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
 
 use crate::config::{Codec, NdjsonConfig};
 
-/// The running `ndjson` sink. Built by [`crate::Ndjson`]; does I/O only from `start()`.
-pub struct NdjsonSink {
-    target: TargetSpec,
-    spec: PartitionSpec,
-    rotation: RotationOptions,
-    factory: Option<NdjsonFactory>,
-    writer: Option<PartitionedWriter<NdjsonFactory>>,
-}
+/// The running `ndjson` sink: the shared [`LakeSink`] with NDJSON files. Built by
+/// [`ndjson_sink`]; does I/O only from `start()`.
+pub type NdjsonSink = LakeSink<NdjsonFactory>;
 
-impl std::fmt::Debug for NdjsonSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NdjsonSink")
-            .field("target", &self.target.display())
-            .finish_non_exhaustive()
-    }
-}
-
-impl NdjsonSink {
-    /// Validates `config` against the input and prepares the sink. Pure: no I/O.
-    pub fn new(config: NdjsonConfig, input: &BuildInput) -> Result<Self, BuildError> {
-        let target = TargetSpec::parse(&config.path, config.store_options())?;
-        let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
-        let codec = config.codec()?;
-        for (key, value) in [
-            ("max_open_files", config.max_open_files as u64),
-            ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
-            ("target_file_size", config.target_file_size.bytes()),
-        ] {
-            if value == 0 {
-                return Err(BuildError::at(
-                    key,
-                    format!("`{key}` must be greater than 0"),
-                ));
-            }
+/// Validates `config` against the input and prepares the sink. Pure: no I/O.
+pub fn ndjson_sink(config: NdjsonConfig, input: &BuildInput) -> Result<NdjsonSink, BuildError> {
+    let target = TargetSpec::parse(&config.path, config.store_options())?;
+    let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
+    let codec = config.codec()?;
+    for (key, value) in [
+        ("max_open_files", config.max_open_files as u64),
+        ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
+        ("target_file_size", config.target_file_size.bytes()),
+    ] {
+        if value == 0 {
+            return Err(BuildError::at(
+                key,
+                format!("`{key}` must be greater than 0"),
+            ));
         }
-        let json = JsonShape::new(spec.data_schema(), config.explicit_nulls);
-        Ok(Self {
-            target,
-            spec,
-            rotation: config.rotation(),
-            factory: Some(NdjsonFactory { codec, json }),
-            writer: None,
-        })
     }
-}
-
-impl Sink for NdjsonSink {
-    fn start<'a>(&'a mut self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
-        Box::pin(async move {
-            let Some(factory) = self.factory.take() else {
-                return Err(RunError::msg("the ndjson sink was started twice"));
-            };
-            let target = self.target.open()?;
-            let writer =
-                PartitionedWriter::start(factory, target, self.spec.clone(), self.rotation, ctx)
-                    .await?;
-            self.writer = Some(writer);
-            Ok(())
-        })
-    }
-
-    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>> {
-        Box::pin(async move {
-            match self.writer.as_mut() {
-                Some(w) => w.write(batch).await,
-                None => Err(RunError::msg(
-                    "the ndjson sink received data before start()",
-                )),
-            }
-        })
-    }
-
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
-        Box::pin(async move {
-            match self.writer {
-                Some(w) => w.finish().await,
-                None => Err(RunError::msg(
-                    "the ndjson sink was finished without start()",
-                )),
-            }
-        })
-    }
-
-    fn prepare(self: Box<Self>) -> BoxFuture<'static, Result<Prepared, RunError>> {
-        Box::pin(async move {
-            let Some(w) = self.writer else {
-                return Err(RunError::msg(
-                    "the ndjson sink was prepared without start()",
-                ));
-            };
-            let (report, plan) = w.prepare(self.target.options().clone()).await?;
-            Ok(Prepared {
-                report,
-                plan: Some(plan.to_json()?),
-            })
-        })
-    }
+    let json = JsonShape::new(spec.data_schema(), config.explicit_nulls);
+    Ok(LakeSink::new(
+        target,
+        spec,
+        config.rotation(),
+        NdjsonFactory { codec, json },
+    ))
 }
 
 /// How batches become JSON text.

@@ -29,7 +29,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
-use sink_parquet::{ParquetConfig, ParquetSink};
+use sink_parquet::ParquetConfig;
 use tributary_core::canonical::conversations_schema;
 use tributary_core::plugin::{BuildInput, RunContext, Sink};
 
@@ -179,7 +179,8 @@ fn child(rows: u64, pool: &str, out: &str) {
         .build()
         .expect("runtime");
     let (secs, in_bytes, report) = runtime.block_on(async {
-        let mut sink: Box<dyn Sink> = Box::new(ParquetSink::new(config, &input).expect("build"));
+        let mut sink: Box<dyn Sink> =
+            Box::new(sink_parquet::parquet_sink(config, &input).expect("build"));
         let ctx = RunContext::for_test("bench");
         let t = Instant::now();
         sink.start(&ctx).await.expect("start");

@@ -36,7 +36,7 @@ pub mod config;
 pub mod sink;
 
 pub use config::ParquetConfig;
-pub use sink::ParquetSink;
+pub use sink::{ParquetSink, parquet_sink};
 
 use tributary_core::BuildError;
 use tributary_core::plugin::{BuildContext, BuildInput, Sink, SinkPlugin};
@@ -55,6 +55,6 @@ impl SinkPlugin for Parquet {
         input: &BuildInput,
         _ctx: &BuildContext,
     ) -> Result<Box<dyn Sink>, BuildError> {
-        Ok(Box::new(ParquetSink::new(config, input)?))
+        Ok(Box::new(sink::parquet_sink(config, input)?))
     }
 }

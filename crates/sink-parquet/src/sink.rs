@@ -4,17 +4,14 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use tributary_core::lake::{
-    EncoderFactory, FileEncoder, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec,
-};
-use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
+use tributary_core::lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
+use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
 
 use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
@@ -22,149 +19,75 @@ use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_G
 /// Multipart parts uploaded concurrently per open file.
 const UPLOAD_CONCURRENCY: usize = 2;
 
-/// The running `parquet` sink. Built by [`crate::Parquet`]; does I/O only from `start()`.
-pub struct ParquetSink {
-    target: TargetSpec,
-    spec: PartitionSpec,
-    rotation: RotationOptions,
-    factory: Option<ParquetFactory>,
-    writer: Option<PartitionedWriter<ParquetFactory>>,
-}
+/// The running `parquet` sink: the shared [`LakeSink`] with Parquet files. Built by
+/// [`parquet_sink`]; does I/O only from `start()`.
+pub type ParquetSink = LakeSink<ParquetFactory>;
 
-impl std::fmt::Debug for ParquetSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetSink")
-            .field("target", &self.target.display())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ParquetSink {
-    /// Validates `config` against the input and prepares the sink. Pure: no I/O.
-    pub fn new(config: ParquetConfig, input: &BuildInput) -> Result<Self, BuildError> {
-        let target = TargetSpec::parse(&config.path, config.store_options())?;
-        let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
-        // Every input type must have a Parquet mapping; better to know at `validate` time.
-        parquet::arrow::ArrowSchemaConverter::new()
-            .convert(spec.data_schema())
-            .map_err(|e| {
-                BuildError::new(format!(
-                    "the input schema cannot be written as Parquet: {e}"
-                ))
-            })?;
-        for (key, value) in [
-            ("row_group_rows", config.row_group_rows as u64),
-            ("max_open_files", config.max_open_files as u64),
-            ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
-            ("target_file_size", config.target_file_size.bytes()),
-        ] {
-            if value == 0 {
-                return Err(BuildError::at(
-                    key,
-                    format!("`{key}` must be greater than 0"),
-                ));
-            }
+/// Validates `config` against the input and prepares the sink. Pure: no I/O.
+pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<ParquetSink, BuildError> {
+    let target = TargetSpec::parse(&config.path, config.store_options())?;
+    let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
+    // Every input type must have a Parquet mapping; better to know at `validate` time.
+    parquet::arrow::ArrowSchemaConverter::new()
+        .convert(spec.data_schema())
+        .map_err(|e| {
+            BuildError::new(format!(
+                "the input schema cannot be written as Parquet: {e}"
+            ))
+        })?;
+    for (key, value) in [
+        ("row_group_rows", config.row_group_rows as u64),
+        ("max_open_files", config.max_open_files as u64),
+        ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
+        ("target_file_size", config.target_file_size.bytes()),
+    ] {
+        if value == 0 {
+            return Err(BuildError::at(
+                key,
+                format!("`{key}` must be greater than 0"),
+            ));
         }
-        let codec = match (config.compression, config.compression_level) {
-            (Compression::Zstd, level) => {
-                let level = level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
-                Codec::ZSTD(ZstdLevel::try_new(level).map_err(|_| {
-                    BuildError::at(
-                        "compression_level",
-                        format!("zstd level {level} is out of range"),
-                    )
-                    .with_help("use 1 (fastest) to 22 (smallest); 3 is the default")
-                })?)
-            }
-            (_, Some(_)) => {
-                return Err(BuildError::at(
+    }
+    let codec = match (config.compression, config.compression_level) {
+        (Compression::Zstd, level) => {
+            let level = level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
+            Codec::ZSTD(ZstdLevel::try_new(level).map_err(|_| {
+                BuildError::at(
                     "compression_level",
-                    "`compression_level` applies only to `compression = \"zstd\"`",
-                ));
-            }
-            (Compression::Snappy, None) => Codec::SNAPPY,
-            (Compression::None, None) => Codec::UNCOMPRESSED,
-        };
-        let props = WriterProperties::builder()
-            .set_compression(codec)
-            .set_max_row_group_row_count(Some(config.row_group_rows))
-            .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
-            // Min/max per page and per column chunk: readers prune row groups and pages.
-            .set_statistics_enabled(EnabledStatistics::Page)
-            // Every column starts dictionary-encoded and falls back to plain when its
-            // dictionary outgrows the page limit, so low-cardinality columns (platform,
-            // folder, page_id, tags) stay dictionary-encoded and unique text does not pay for it.
-            .set_dictionary_enabled(true)
-            .build();
-        Ok(Self {
-            target,
-            spec,
-            rotation: config.rotation(),
-            factory: Some(ParquetFactory {
-                props,
-                tag: config.compression.file_tag(),
-            }),
-            writer: None,
-        })
-    }
-
-    /// The schema of the files (the input without the partition columns).
-    pub fn file_schema(&self) -> &SchemaRef {
-        self.spec.data_schema()
-    }
-}
-
-impl Sink for ParquetSink {
-    fn start<'a>(&'a mut self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
-        Box::pin(async move {
-            let Some(factory) = self.factory.take() else {
-                return Err(RunError::msg("the parquet sink was started twice"));
-            };
-            let target = self.target.open()?;
-            let writer =
-                PartitionedWriter::start(factory, target, self.spec.clone(), self.rotation, ctx)
-                    .await?;
-            self.writer = Some(writer);
-            Ok(())
-        })
-    }
-
-    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>> {
-        Box::pin(async move {
-            match self.writer.as_mut() {
-                Some(w) => w.write(batch).await,
-                None => Err(RunError::msg(
-                    "the parquet sink received data before start()",
-                )),
-            }
-        })
-    }
-
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
-        Box::pin(async move {
-            match self.writer {
-                Some(w) => w.finish().await,
-                None => Err(RunError::msg(
-                    "the parquet sink was finished without start()",
-                )),
-            }
-        })
-    }
-
-    fn prepare(self: Box<Self>) -> BoxFuture<'static, Result<Prepared, RunError>> {
-        Box::pin(async move {
-            let Some(w) = self.writer else {
-                return Err(RunError::msg(
-                    "the parquet sink was prepared without start()",
-                ));
-            };
-            let (report, plan) = w.prepare(self.target.options().clone()).await?;
-            Ok(Prepared {
-                report,
-                plan: Some(plan.to_json()?),
-            })
-        })
-    }
+                    format!("zstd level {level} is out of range"),
+                )
+                .with_help("use 1 (fastest) to 22 (smallest); 3 is the default")
+            })?)
+        }
+        (_, Some(_)) => {
+            return Err(BuildError::at(
+                "compression_level",
+                "`compression_level` applies only to `compression = \"zstd\"`",
+            ));
+        }
+        (Compression::Snappy, None) => Codec::SNAPPY,
+        (Compression::None, None) => Codec::UNCOMPRESSED,
+    };
+    let props = WriterProperties::builder()
+        .set_compression(codec)
+        .set_max_row_group_row_count(Some(config.row_group_rows))
+        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
+        // Min/max per page and per column chunk: readers prune row groups and pages.
+        .set_statistics_enabled(EnabledStatistics::Page)
+        // Every column starts dictionary-encoded and falls back to plain when its
+        // dictionary outgrows the page limit, so low-cardinality columns (platform,
+        // folder, page_id, tags) stay dictionary-encoded and unique text does not pay for it.
+        .set_dictionary_enabled(true)
+        .build();
+    Ok(LakeSink::new(
+        target,
+        spec,
+        config.rotation(),
+        ParquetFactory {
+            props,
+            tag: config.compression.file_tag(),
+        },
+    ))
 }
 
 /// Opens Parquet encoders with fixed writer properties.

@@ -40,6 +40,7 @@
 pub mod commit;
 pub mod partition;
 pub mod plan;
+pub mod sink;
 pub mod size;
 pub mod target;
 pub mod writer;
@@ -47,6 +48,7 @@ pub mod writer;
 pub use commit::{CommitPlan, Manifest, ManifestFile, PartitionValue, StagedFile};
 pub use partition::{PartitionKey, PartitionSpec};
 pub use plan::{LakePlan, commit_plan};
+pub use sink::LakeSink;
 pub use size::ByteSize;
 pub use target::{StoreOptions, Target, TargetSpec};
 pub use writer::{EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions};

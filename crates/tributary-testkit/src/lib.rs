@@ -11,6 +11,7 @@
 //! a skipped interop test would be a test that cannot fail.
 
 pub mod batches;
+pub mod sinks;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

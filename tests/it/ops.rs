@@ -285,20 +285,10 @@ fn dry_run_lists_what_it_would_write_and_writes_no_file() {
         stderr.contains("dry run 2"),
         "the summary says it was a dry run:\n{stderr}"
     );
-    let mut files = Vec::new();
-    let mut stack = vec![dir.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                files.push(e.path());
-            }
-        }
-    }
+    let files = tributary_testkit::sinks::files_under(dir.path());
     assert_eq!(
         files,
-        vec![file.clone()],
+        vec!["demo.toml".to_owned()],
         "nothing but the pipeline file exists after a dry run"
     );
 }

@@ -104,6 +104,57 @@ pub trait SinkPlugin: 'static {
         input: &BuildInput,
         ctx: &BuildContext,
     ) -> Result<Box<dyn Sink>, BuildError>;
+
+    /// For a sink whose [`Sink::prepare`] returns plans of its own (a table format with its own
+    /// commit protocol, such as Delta Lake) rather than the lake layer's: the plans' `kind` and
+    /// the function that commits them. The runtime calls it after the state's write-ahead record
+    /// is written, and again on the next run if a crash interrupted the commit, so it must be
+    /// idempotent. `None` (the default): plans, if any, are [`crate::lake::LakePlan`]s.
+    const COMMITTER: Option<(&'static str, CommitFn)> = None;
+}
+
+/// Commits a plan returned by [`Sink::prepare`] (see [`SinkPlugin::COMMITTER`]).
+pub type CommitFn = fn(serde_json::Value) -> BoxFuture<'static, Result<SinkReport, RunError>>;
+
+/// The commit functions of every registered sink that has one, by plan `kind`.
+#[derive(Clone, Default)]
+pub struct Committers(std::collections::BTreeMap<&'static str, CommitFn>);
+
+impl std::fmt::Debug for Committers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl Committers {
+    /// Registers `commit` for plans of `kind`.
+    pub fn insert(&mut self, kind: &'static str, commit: CommitFn) {
+        let previous = self.0.insert(kind, commit);
+        assert!(
+            previous.is_none(),
+            "commit plan kind `{kind}` registered twice"
+        );
+    }
+
+    /// Commits `plan` with the function registered for its `kind` (the lake layer's plans are
+    /// always known). Idempotent.
+    pub async fn commit(&self, plan: &serde_json::Value) -> Result<SinkReport, RunError> {
+        let kind = plan.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind == crate::lake::plan::KIND {
+            return crate::lake::commit_plan(plan).await;
+        }
+        match self.0.get(kind) {
+            Some(commit) => commit(plan.clone()).await,
+            None => Err(RunError::msg(format!(
+                "unknown commit plan kind `{kind}`: this build commits {}",
+                std::iter::once(crate::lake::plan::KIND)
+                    .chain(self.0.keys().copied())
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
 }
 
 /// A running source of record batches.

@@ -113,6 +113,7 @@ pub(crate) struct Entry {
 #[derive(Clone, Default)]
 pub struct Registry {
     entries: BTreeMap<(Kind, &'static str), Entry>,
+    committers: crate::plugin::Committers,
 }
 
 impl std::fmt::Debug for Registry {
@@ -198,7 +199,16 @@ impl Registry {
             description: P::DESCRIPTION,
             schema: schemars::schema_for!(P::Config),
         };
+        if let Some((kind, commit)) = P::COMMITTER {
+            self.committers.insert(kind, commit);
+        }
         self.insert(info, Builder::Sink(build_sink::<P>))
+    }
+
+    /// The commit functions of the registered sinks that bring their own (see
+    /// [`SinkPlugin::COMMITTER`]).
+    pub fn committers(&self) -> crate::plugin::Committers {
+        self.committers.clone()
     }
 
     /// Every plugin, sorted by kind then name.

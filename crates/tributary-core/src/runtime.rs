@@ -221,7 +221,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
     let outcome = async {
         let (mut state, mut version) = store.load(&pipeline.name).await?;
         if let Some(pending) = state.pending.take() {
-            version = roll_forward(&store, &mut state, version, pending).await?;
+            version =
+                roll_forward(&store, &pipeline.committers, &mut state, version, pending).await?;
         }
         let stateful = Stateful {
             store: &store,
@@ -248,6 +249,7 @@ struct Stateful<'a> {
 /// Finishes the commit a crashed run recorded in `pending`.
 async fn roll_forward(
     store: &StateStore,
+    committers: &crate::plugin::Committers,
     state: &mut State,
     version: Version,
     pending: PendingCommit,
@@ -258,7 +260,7 @@ async fn roll_forward(
         "the previous run stopped while committing; finishing its commit first"
     );
     for p in &pending.plans {
-        crate::lake::commit_plan(&p.plan).await.map_err(|e| {
+        committers.commit(&p.plan).await.map_err(|e| {
             RunError::msg(format!(
                 "cannot finish the commit of run {} (sinks.{}) that a crash interrupted: {e}.                  The state {} still records it as pending; fix the cause and rerun",
                 pending.run.run_id,
@@ -337,7 +339,12 @@ async fn run_with(
         .collect();
     drop(senders);
 
-    let Pipeline { sources, sinks, .. } = pipeline;
+    let Pipeline {
+        sources,
+        sinks,
+        committers,
+        ..
+    } = pipeline;
 
     // Sink tasks: write until their channel closes, then wait for the commit decision.
     let (decide, decision) = watch::channel(Decision::Pending);
@@ -554,7 +561,7 @@ async fn run_with(
         st.version = st.store.store(&st.state, &st.version).await?;
         failpoint::hit("runtime.pending_written");
         for p in &pending.plans {
-            crate::lake::commit_plan(&p.plan).await.map_err(|e| {
+            committers.commit(&p.plan).await.map_err(|e| {
                 RunError::component(
                     format!("sinks.{}", p.sink),
                     RunError::msg(format!(

@@ -147,6 +147,9 @@ pub struct Pipeline {
     pub sinks: Vec<SinkNode>,
     /// Warnings found while loading (the pipeline is still valid).
     pub warnings: Vec<Diagnostic>,
+    /// How the pipeline's sinks' commit plans are committed (from the registry it was built
+    /// with).
+    pub committers: crate::plugin::Committers,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -390,6 +393,7 @@ impl Loader {
             transforms,
             sinks,
             warnings: Vec::new(),
+            committers: registry.committers(),
         })
     }
 

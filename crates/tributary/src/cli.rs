@@ -226,7 +226,19 @@ fn init_logging(cli: &Cli) {
         (_, 1) => "error",
         _ => "off",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // delta-rs reports every log replay and scan at INFO: noise in a pipeline run, so it only
+    // speaks below WARN at -vv. Its kernel's ERROR for a table that does not exist yet is how the
+    // delta sink learns it must create one: never shown.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let deps = if cli.verbose >= 2 {
+            ""
+        } else {
+            ",buoyant_kernel=warn,deltalake_core=warn,deltalake_aws=warn"
+        };
+        EnvFilter::new(format!(
+            "{level}{deps},buoyant_kernel::snapshot::builder=off"
+        ))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(LogWriter)

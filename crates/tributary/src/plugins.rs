@@ -16,6 +16,8 @@ pub fn registry() -> Registry {
     r.sink::<sink_parquet::Parquet>();
     r.sink::<sink_ndjson::Ndjson>();
     r.sink::<sink_stdout::Stdout>();
+    #[cfg(feature = "delta")]
+    r.sink::<sink_delta::Delta>();
     r
 }
 

@@ -1,0 +1,187 @@
+//! The delta sink's two-phase commit: [`DeltaPlan`] is what `prepare` returns — data files
+//! already written into the table directory but not yet in the log, so invisible to readers —
+//! and [`DeltaPlan::commit`] adds them to the log in one commit.
+//!
+//! The commit is idempotent through Delta's own mechanism for it, the application transaction
+//! (`txn`) action: every commit carries `txn(app_id, version)` for this pipeline, sink and
+//! shard, and a plan whose version the table already records for its app id is not committed
+//! again. That is what lets the runtime roll a commit forward after a crash without ever
+//! appending the same rows twice.
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableError};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tributary_core::RunError;
+use tributary_core::plugin::SinkReport;
+
+use crate::config::Mode;
+
+use crate::table::TableLocation;
+
+/// The `kind` of a [`DeltaPlan`] in JSON.
+pub const KIND: &str = "delta/1";
+
+/// A prepared, uncommitted write of one delta sink.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeltaPlan {
+    /// Always [`KIND`].
+    pub kind: String,
+    /// The table.
+    pub table: TableLocation,
+    /// `tributary/<pipeline>/<sink>[/<shard>]`: whose writes these are.
+    pub app_id: String,
+    /// This write's number for `app_id`; greater than every earlier one.
+    pub txn_version: i64,
+    /// Append or merge.
+    pub mode: Mode,
+    /// The table's partition columns.
+    pub partition_by: Vec<String>,
+    /// The data files written, as Delta `add` actions.
+    pub adds: Vec<Add>,
+    /// Rows in `adds`.
+    pub rows: u64,
+    /// `commit_retries`.
+    pub commit_retries: usize,
+    /// `merge_retries`.
+    pub merge_retries: usize,
+    /// How data files are compressed (files a merge rewrites are written the same way).
+    pub compression: crate::config::Compression,
+    /// `compression_level`.
+    pub compression_level: Option<i32>,
+    /// The run that wrote the files.
+    pub run_id: String,
+}
+
+/// Commits a plan stored as JSON (the runtime's entry point; see `SinkPlugin::COMMITTER`).
+pub fn commit_json(plan: serde_json::Value) -> BoxFuture<'static, Result<SinkReport, RunError>> {
+    Box::pin(async move {
+        let plan: DeltaPlan = serde_json::from_value(plan)
+            .map_err(|e| RunError::msg(format!("a Delta commit plan is damaged: {e}")))?;
+        plan.commit().await
+    })
+}
+
+/// Is this commit failure a lost race the merge can redo on the newer version?
+fn is_conflict(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
+        }
+    )
+}
+
+impl DeltaPlan {
+    /// As JSON, for `Prepared::plan`.
+    pub fn to_json(&self) -> Result<serde_json::Value, RunError> {
+        serde_json::to_value(self)
+            .map_err(|e| RunError::msg(format!("cannot serialize a Delta commit plan: {e}")))
+    }
+
+    fn report(&self, rows: u64, files: u64, bytes: u64) -> SinkReport {
+        SinkReport {
+            rows,
+            files,
+            bytes,
+            location: Some(self.table.display()),
+        }
+    }
+
+    /// Whether `table` already holds this write (its app id's version is ours or newer).
+    async fn already_committed(&self, table: &DeltaTable) -> Result<bool, RunError> {
+        let state = table
+            .snapshot()
+            .map_err(|e| self.table.error("cannot read", e))?;
+        let done = state
+            .transaction_version(table.log_store().as_ref(), &self.app_id)
+            .await
+            .map_err(|e| self.table.error("cannot read", e))?;
+        Ok(done.is_some_and(|v| v >= self.txn_version))
+    }
+
+    /// Adds the plan's files to the table's log in one commit (merging first with
+    /// `mode = "merge"`). Idempotent.
+    pub async fn commit(&self) -> Result<SinkReport, RunError> {
+        let mut table = self
+            .table
+            .load()
+            .await?
+            .ok_or_else(|| RunError::msg(format!(
+                "the Delta table {} has disappeared since the run wrote its files; nothing was committed",
+                self.table.display()
+            )))?;
+        let attempts = match self.mode {
+            Mode::Append => 1,
+            Mode::Merge => self.merge_retries.max(1),
+        };
+        for attempt in 1..=attempts {
+            if self.already_committed(&table).await? {
+                tracing::info!(table = %self.table.display(), run_id = %self.run_id, "this write is already in the Delta table (committed before a crash); not committing it again");
+                return Ok(self.report(
+                    self.rows,
+                    self.adds.len() as u64,
+                    self.adds.iter().map(|a| a.size as u64).sum(),
+                ));
+            }
+            let (actions, report, predicate) = match self.mode {
+                Mode::Append => (
+                    self.adds.iter().cloned().map(Action::Add).collect(),
+                    self.report(
+                        self.rows,
+                        self.adds.len() as u64,
+                        self.adds.iter().map(|a| a.size as u64).sum(),
+                    ),
+                    None,
+                ),
+                Mode::Merge => {
+                    let merged = crate::merge::merge(&table, self).await?;
+                    let report = self.report(merged.rows, merged.files, merged.bytes);
+                    (
+                        merged.actions,
+                        report,
+                        Some(crate::merge::PREDICATE.to_owned()),
+                    )
+                }
+            };
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: (!self.partition_by.is_empty()).then(|| self.partition_by.clone()),
+                predicate,
+            };
+            let properties = CommitProperties::default()
+                .with_max_retries(self.commit_retries)
+                .with_application_transaction(Transaction::new(&self.app_id, self.txn_version))
+                .with_metadata([
+                    ("tributary.run_id".to_owned(), self.run_id.clone().into()),
+                    ("tributary.app_id".to_owned(), self.app_id.clone().into()),
+                ]);
+            let state = table
+                .snapshot()
+                .map_err(|e| self.table.error("cannot read", e))?;
+            tributary_core::failpoint::hit("delta.before_commit");
+            let committed = CommitBuilder::from(properties)
+                .with_actions(actions)
+                .build(Some(state), table.log_store(), operation)
+                .await;
+            match committed {
+                Ok(done) => {
+                    tributary_core::failpoint::hit("delta.committed");
+                    tracing::info!(table = %self.table.display(), version = done.version(), rows = report.rows, files = report.files, "Delta commit");
+                    return Ok(report);
+                }
+                Err(e) if attempt < attempts && is_conflict(&e) => {
+                    tracing::info!(table = %self.table.display(), attempt, "a concurrent writer changed files this merge rewrites; merging again on the newer version");
+                    table
+                        .update_state()
+                        .await
+                        .map_err(|e| self.table.error("cannot read", e))?;
+                }
+                Err(e) => return Err(self.table.error("cannot commit to", e)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}

@@ -113,7 +113,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 /// `2026-11-20T09:28:50+0000` → Unix seconds.
-fn epoch(graph_time: &str) -> i64 {
+pub(crate) fn epoch(graph_time: &str) -> i64 {
     let n = |a: usize, b: usize| graph_time[a..b].parse::<i64>().unwrap();
     let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
     // Days from civil (Howard Hinnant).

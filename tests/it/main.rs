@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod delta;
 mod e2e;
 mod ops;
 mod pipelines;

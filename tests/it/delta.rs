@@ -1,0 +1,265 @@
+//! The `delta` sink end to end: N worker processes (`--shard K/N`) append to one Delta table on
+//! the local filesystem and on a real S3-compatible server, and a run killed around the Delta
+//! commit is recovered exactly once. Tables are read by Python `deltalake` and polars.
+
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+
+use graph_emulator::{EmulatorConfig, RunningEmulator};
+use serde_json::Value;
+
+use crate::tributary;
+
+/// Summary of a table: `deltalake` rows as sorted `page|platform|folder|id|updated_time`,
+/// polars' row count, the commit operations, and whether each file sits in its partition's
+/// directory.
+const READ: &str = r#"
+import sys, json, os
+from deltalake import DeltaTable
+import pyarrow as pa
+import polars as pl
+uri = sys.argv[1]
+opts = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
+dt = DeltaTable(uri, storage_options=opts)
+t = dt.to_pyarrow_table(columns=["page_id", "platform", "folder", "id", "updated_time"])
+rows = sorted(f"{r['page_id']}|{r['platform']}|{r['folder']}|{r['id']}|{int(r['updated_time'].timestamp())}" for r in t.to_pylist())
+misplaced = []
+for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist():
+    want = f"platform={a['partition.platform']}/folder={a['partition.folder']}/"
+    if not a["path"].startswith(want):
+        misplaced.append(a["path"])
+ops = [h.get("operation") for h in dt.history()]
+pol = pl.read_delta(uri, storage_options=opts)
+print(json.dumps({"rows": rows, "polars_rows": pol.height, "polars_distinct_ids": pol["id"].n_unique(), "ops": ops, "misplaced": misplaced}))
+sys.stdout.flush()
+os._exit(0)
+"#;
+
+fn read(uri: &str, options: Option<&Value>) -> Value {
+    let opts = options.map(Value::to_string);
+    let mut args = vec![uri];
+    if let Some(o) = &opts {
+        args.push(o);
+    }
+    let out = tributary_testkit::run_python(READ, &args);
+    serde_json::from_slice(&out.stdout).expect("reader output is JSON")
+}
+
+fn pipeline(dir: &Path, name: &str, emu: &RunningEmulator, path: &str, extra: &str) -> String {
+    let pages = dir.join("pages.txt");
+    fs::write(&pages, emu.page_ids().join("\n")).unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    fs::write(
+        &file,
+        format!(
+            r#"
+[pipeline]
+name = "{name}"
+state = "{state}"
+
+[sources.pages]
+type = "graph_conversations"
+base_url = "{url}"
+access_token = "demo-token"
+pages_file = "{pages}"
+requests_per_second_per_page = 200
+page_size = 10
+mode = "incremental"
+
+[sinks.table]
+type = "delta"
+inputs = ["pages"]
+path = "{path}"
+partition_by = ["platform", "folder"]
+{extra}
+"#,
+            state = dir.join(format!("{name}-state.json")).display(),
+            url = emu.base_url(),
+            pages = pages.display(),
+        ),
+    )
+    .unwrap();
+    file.display().to_string()
+}
+
+/// Runs `pipeline` as 4 concurrent workers (`--shard K/4`) with `env`.
+fn four_workers(pipeline: &str, env: &[(&'static str, String)]) {
+    let children: Vec<_> = (0..4)
+        .map(|k| {
+            tributary()
+                .args(["-q", "run", pipeline, "--shard", &format!("{k}/4")])
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn truth_rows(emu: &RunningEmulator) -> Vec<String> {
+    let mut rows: Vec<String> = emu
+        .ground_truth()
+        .threads
+        .iter()
+        .map(|t| {
+            format!(
+                "{}|{}|{}|{}|{}",
+                t.page_id,
+                t.platform.as_str(),
+                t.folder.as_str(),
+                t.id,
+                crate::crash::epoch(&t.updated_time)
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn four_shards_into_one_delta_table_equal_a_single_process_run_on_disk_and_s3() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(graph_emulator::start(EmulatorConfig {
+            pages: 12,
+            ..Default::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let truth = truth_rows(&emu);
+
+    // The reference: one process, the whole page list.
+    let single = dir.path().join("single");
+    let p = pipeline(
+        dir.path(),
+        "single",
+        &emu,
+        &single.display().to_string(),
+        "",
+    );
+    let (code, _, stderr) = crate::run(tributary().args(["-q", "run", &p]));
+    assert_eq!(code, 0, "{stderr}");
+    let reference = read(&single.display().to_string(), None);
+    assert_eq!(reference["rows"].as_array().unwrap().len(), truth.len());
+    let reference_rows = reference["rows"].clone();
+    assert_eq!(
+        reference_rows,
+        serde_json::json!(truth),
+        "the single run is the ground truth"
+    );
+
+    // Four workers, one local table.
+    let sharded = dir.path().join("sharded");
+    let p = pipeline(
+        dir.path(),
+        "sharded",
+        &emu,
+        &sharded.display().to_string(),
+        "",
+    );
+    four_workers(&p, &[]);
+    let got = read(&sharded.display().to_string(), None);
+    assert_eq!(got["rows"], reference_rows, "every thread exactly once");
+    assert_eq!(got["polars_rows"], truth.len());
+    assert_eq!(got["polars_distinct_ids"], truth.len());
+    assert_eq!(got["misplaced"], serde_json::json!([]));
+    let writes = got["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| *o == "WRITE")
+        .count();
+    assert_eq!(
+        writes, 4,
+        "one commit per worker, none lost: {}",
+        got["ops"]
+    );
+
+    // Four workers, one table on S3. Credentials come from the environment.
+    let server = tributary_testkit::S3Server::start();
+    server.create_bucket("lake");
+    let uri = "s3://lake/delta/conversations";
+    let extra = format!("endpoint = \"{}\"\nallow_http = true", server.endpoint);
+    let p = pipeline(dir.path(), "s3", &emu, uri, &extra);
+    let env: Vec<_> = server
+        .env()
+        .into_iter()
+        .filter(|(k, _)| !matches!(*k, "AWS_ENDPOINT_URL" | "AWS_ALLOW_HTTP"))
+        .collect();
+    four_workers(&p, &env);
+    let options = serde_json::json!({
+        "AWS_ENDPOINT_URL": server.endpoint, "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+    });
+    let got = read(uri, Some(&options));
+    assert_eq!(
+        got["rows"], reference_rows,
+        "every thread exactly once on S3"
+    );
+    assert_eq!(got["polars_rows"], truth.len());
+    assert_eq!(got["misplaced"], serde_json::json!([]));
+    rt.block_on(emu.shutdown());
+}
+
+#[test]
+fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(graph_emulator::start(EmulatorConfig::default()))
+        .unwrap();
+    let truth = serde_json::json!(truth_rows(&emu));
+    for (case, extra) in [
+        ("runtime.prepared", ""),
+        ("runtime.pending_written", ""),
+        ("delta.before_commit", ""),
+        ("delta.committed", ""),
+        ("runtime.committed", ""),
+        ("delta.committed", "mode = \"merge\""),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t");
+        let p = pipeline(
+            dir.path(),
+            "crashy",
+            &emu,
+            &table.display().to_string(),
+            extra,
+        );
+        let out = tributary()
+            .env("TRIBUTARY_CRASH_AT", case)
+            .args(["-q", "run", &p])
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{case}: killed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (code, _, stderr) = crate::run(tributary().args(["-q", "run", &p]));
+        assert_eq!(code, 0, "{case}: the rerun succeeds:\n{stderr}");
+        let got = read(&table.display().to_string(), None);
+        assert_eq!(got["rows"], truth, "{case} {extra}: exactly once");
+        let state: Value = serde_json::from_str(
+            &fs::read_to_string(dir.path().join("crashy-state.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(state["pending"].is_null(), "{case}: nothing left pending");
+    }
+    rt.block_on(emu.shutdown());
+}

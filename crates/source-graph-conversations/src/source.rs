@@ -65,6 +65,9 @@ impl GraphConversationsSource {
     }
 }
 
+/// Pages turned into Arrow batches at once (each on a blocking thread).
+const BATCHES_IN_FLIGHT: usize = 4;
+
 /// Which optional columns the user asked for (the rest stay null).
 #[derive(Clone, Debug, Default)]
 pub struct Columns {
@@ -227,13 +230,26 @@ impl Source for GraphConversationsSource {
                         let out = match page {
                             Err(e) => Some(Err(RunError::component(component.clone(), e))),
                             Ok(p) if p.threads.is_empty() => None,
-                            Ok(p) => Some(
-                                threads_to_batch(&p.threads, Utc::now(), &columns)
-                                    .map_err(RunError::from),
-                            ),
+                            Ok(p) => Some(Ok(p)),
                         };
                         futures::future::ready(out)
                     })
+                    // Arrow building is CPU work: on the blocking pool, so it runs beside the
+                    // decoding of the next pages instead of inside the one task that polls every
+                    // unit. `buffered` keeps the pages' order.
+                    .map(move |page| {
+                        let columns = columns.clone();
+                        async move {
+                            let p = page?;
+                            tokio::task::spawn_blocking(move || {
+                                threads_to_batch(&p.threads, Utc::now(), &columns)
+                                    .map_err(RunError::from)
+                            })
+                            .await
+                            .map_err(|e| RunError::msg(format!("building a batch failed: {e}")))?
+                        }
+                    })
+                    .buffered(BATCHES_IN_FLIGHT)
                     .chain(
                         futures::stream::once(async move {
                             let m = metrics.snapshot();

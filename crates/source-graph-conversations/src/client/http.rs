@@ -58,6 +58,10 @@ pub(crate) enum Shrink {
     No,
 }
 
+/// Bodies at least this large are decoded on the blocking pool (smaller ones are cheaper to
+/// decode in place than to hand over).
+const BLOCKING_DECODE_BYTES: usize = 64 << 10;
+
 impl Inner {
     fn secrets<'a>(&'a self, token: &'a SecretString, proof: &'a str) -> Vec<&'a str> {
         let mut v = vec![token.expose_secret(), proof];
@@ -69,7 +73,7 @@ impl Inner {
 
     /// GETs `url` and decodes it as `T`, retrying what can be retried. Returns the value and
     /// the URL that finally worked (its `limit` may have been halved).
-    pub(crate) async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned + Send + 'static>(
         &self,
         caller: &Caller<'_>,
         mut url: CleanUrl,
@@ -182,7 +186,7 @@ impl Inner {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T: DeserializeOwned + Send + 'static>(
         &self,
         caller: &Caller<'_>,
         url: &CleanUrl,
@@ -215,7 +219,19 @@ impl Inner {
                 return Err(Failure::Api(ApiError::from_status(status, &body, &secrets)));
             }
         }
-        serde_json::from_slice::<T>(&body).map_err(|e| Failure::Decode {
+        // A list page is megabytes of JSON: decode it on the blocking pool, so the units' one
+        // polling task keeps sending and other pages decode at the same time.
+        let decoded = if body.len() >= BLOCKING_DECODE_BYTES {
+            tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&body))
+                .await
+                .map_err(|e| Failure::Decode {
+                    truncated: false,
+                    message: format!("the decoding task failed: {e}"),
+                })?
+        } else {
+            serde_json::from_slice::<T>(&body)
+        };
+        decoded.map_err(|e| Failure::Decode {
             truncated: e.is_eof() || e.is_syntax(),
             message: scrub(&e.to_string(), &secrets),
         })

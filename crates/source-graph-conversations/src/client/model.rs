@@ -242,6 +242,9 @@ pub(crate) fn extra_json(extra: &ExtraFields) -> Option<String> {
 /// Parses Graph's time format `2026-11-20T09:28:50+0000` (no colon in the offset). RFC 3339
 /// (`Z`, `+00:00`) and Unix seconds (the `date_format=U` variant) are accepted too.
 pub fn parse_graph_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = parse_graph_format(s.as_bytes()) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z") {
         return Some(t.with_timezone(&Utc));
     }
@@ -251,6 +254,40 @@ pub fn parse_graph_time(s: &str) -> Option<DateTime<Utc>> {
     s.parse::<i64>()
         .ok()
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
+}
+
+/// Graph's own `YYYY-MM-DDTHH:MM:SS±HHMM`, read by hand: chrono's `parse_from_str` interprets
+/// its format string on every call, and a thread carries 21 timestamps (it was ~6% of a
+/// profile of the whole run). Anything else falls through to chrono.
+fn parse_graph_format(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let local = chrono::NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?
+        .and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    let sign = match b[19] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (oh, om) = (num(20, 22)?, num(22, 24)?);
+    if oh > 23 || om > 59 {
+        return None;
+    }
+    let offset = sign * i64::from(oh * 3600 + om * 60);
+    Some(local.and_utc() - chrono::TimeDelta::seconds(offset))
 }
 
 /// A time value: a Graph time string, or Unix seconds.
@@ -548,6 +585,33 @@ mod tests {
             parse_graph_time("1627032530")
         );
         assert!(parse_graph_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn the_hand_parser_agrees_with_chrono() {
+        for s in [
+            "2021-07-23T09:28:50+0000",
+            "2021-07-23T11:28:50+0200",
+            "2021-07-23T04:58:50-0430",
+            "2024-02-29T23:59:59+0000",
+            "2026-01-01T00:00:00-2359",
+            "1970-01-01T00:00:00+0000",
+        ] {
+            let chrono = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z")
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(parse_graph_format(s.as_bytes()), Some(chrono), "{s}");
+        }
+        for bad in [
+            "2023-02-29T00:00:00+0000",
+            "2021-07-23T24:00:00+0000",
+            "2021-07-23T09:28:50+0060",
+            "2021-07-23T09:28:50Z0000",
+            "2021-07-23 09:28:50+0000",
+            "2021-o7-23T09:28:50+0000",
+        ] {
+            assert_eq!(parse_graph_format(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

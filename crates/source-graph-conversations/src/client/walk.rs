@@ -33,7 +33,35 @@ use super::{Inner, ThreadPage, UnitDone, Watermarks};
 pub const MAX_REWALKS: u32 = 3;
 
 /// Ids seen in this run, with the newest `updated_time` emitted for each.
-pub(crate) type SeenIds = Arc<Mutex<HashMap<String, Option<DateTime<Utc>>>>>;
+pub(crate) type SeenIds = Arc<Mutex<Seen>>;
+
+/// The run-wide dedupe map, kept small: it lives for the whole run and holds every thread id
+/// (a million at a large Page). An id is stored as a 128-bit hash (two SipHash-1-3 with
+/// independent random keys; a collision among 10^9 ids has probability ~10^-21) and its time
+/// as milliseconds: 24 bytes an entry instead of a heap string and a `DateTime` (~100).
+pub(crate) struct Seen {
+    hashers: (std::hash::RandomState, std::hash::RandomState),
+    times: HashMap<(u64, u64), i64>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            hashers: (std::hash::RandomState::new(), std::hash::RandomState::new()),
+            times: HashMap::new(),
+        }
+    }
+}
+
+/// `None` (a thread without `updated_time`) is older than any time.
+const NO_TIME: i64 = i64::MIN;
+
+impl Seen {
+    fn key(&self, id: &str) -> (u64, u64) {
+        use std::hash::BuildHasher;
+        (self.hashers.0.hash_one(id), self.hashers.1.hash_one(id))
+    }
+}
 
 /// What every unit of one `conversations()` call shares.
 pub(crate) struct WalkShared {
@@ -285,9 +313,11 @@ impl UnitWalk {
         let Ok(mut seen) = self.shared.seen.lock() else {
             return true;
         };
-        match seen.get_mut(id) {
+        let key = seen.key(id);
+        let time = time.map_or(NO_TIME, |t| t.timestamp_millis());
+        match seen.times.get_mut(&key) {
             None => {
-                seen.insert(id.to_string(), time);
+                seen.times.insert(key, time);
                 if self.floor.is_some() {
                     // A re-walk found a thread the previous pass missed: look again.
                     self.moved = true;
@@ -295,8 +325,7 @@ impl UnitWalk {
                 true
             }
             Some(prev) => {
-                let newer = matches!((time, *prev), (Some(t), Some(p)) if t > p)
-                    || (prev.is_none() && time.is_some());
+                let newer = time > *prev;
                 if self.floor.is_none() || newer {
                     self.moved = true;
                 }

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Stdio;
 
 use graph_emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
@@ -85,24 +84,12 @@ partition_by = ["platform", "folder"]
 
 /// Runs `pipeline` as 4 concurrent workers (`--shard K/4`) with `env`.
 fn four_workers(pipeline: &str, env: &[(&'static str, String)]) {
-    let children: Vec<_> = (0..4)
-        .map(|k| {
-            tributary()
-                .args(["-q", "run", pipeline, "--shard", &format!("{k}/4")])
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    crate::all_succeed_concurrently((0..4).map(|k| {
+        let mut cmd = tributary();
+        cmd.args(["-q", "run", pipeline, "--shard", &format!("{k}/4")])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        cmd
+    }));
 }
 
 fn truth_rows(emu: &RunningEmulator) -> Vec<String> {

@@ -30,6 +30,27 @@ pub fn tributary() -> Command {
     cmd
 }
 
+/// Starts every command at once (as a Kubernetes Indexed Job starts its workers) and asserts
+/// that each one succeeds.
+pub fn all_succeed_concurrently(commands: impl IntoIterator<Item = Command>) {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut cmd| {
+            cmd.stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("failed to start tributary")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output {

@@ -1,7 +1,6 @@
 //! Sharded runs: N worker processes, one emulator, one output prefix.
 
 use std::fs;
-use std::process::Stdio;
 
 use graph_emulator::EmulatorConfig;
 
@@ -58,26 +57,14 @@ partition_by = ["platform", "folder"]
     )
     .unwrap();
     // Workers run at the same time, as a Kubernetes Indexed Job would start them.
-    let children: Vec<_> = (0..4)
-        .map(|k| {
-            tributary()
-                .args(["-q", "run"])
-                .arg(&pipeline)
-                .args(["--shards", "4"])
-                .env("JOB_COMPLETION_INDEX", k.to_string())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    crate::all_succeed_concurrently((0..4).map(|k| {
+        let mut cmd = tributary();
+        cmd.args(["-q", "run"])
+            .arg(&pipeline)
+            .args(["--shards", "4"])
+            .env("JOB_COMPLETION_INDEX", k.to_string());
+        cmd
+    }));
     // Each shard kept its own state file; file names carry the shard.
     for k in 0..4 {
         assert!(

@@ -120,6 +120,28 @@ impl S3Server {
         run_python(script, &[&self.endpoint, bucket]);
     }
 
+    /// Runs `test`, an `#[ignore]`d test of the running test binary, in a child process whose
+    /// environment carries this server's credentials and region (the production path for
+    /// credentials; a test cannot safely set its own process's environment) and
+    /// `TRIBUTARY_TEST_S3_ENDPOINT`. Endpoint and plain-HTTP permission are left to the config
+    /// under test.
+    pub fn run_child_test(&self, test: &str) -> Output {
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                test,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .envs(self.env())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ALLOW_HTTP")
+            .env("TRIBUTARY_TEST_S3_ENDPOINT", &self.endpoint)
+            .output()
+            .expect("cannot run the child test")
+    }
+
     /// The `AWS_*` environment a client needs to talk to this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

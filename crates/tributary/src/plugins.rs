@@ -49,3 +49,30 @@ impl EmbeddedService for EmbeddedGraph {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Config doc comments are the user manual (`tributary plugins`, `config-schema`): every key
+    /// of every registered plugin must have one.
+    #[test]
+    fn every_config_key_of_every_plugin_is_documented() {
+        let registry = super::registry();
+        let mut checked = 0;
+        for plugin in registry.plugins() {
+            let schema = serde_json::to_value(&plugin.schema).unwrap();
+            let Some(props) = schema["properties"].as_object() else {
+                continue;
+            };
+            for (key, prop) in props {
+                assert!(
+                    prop.get("description").is_some(),
+                    "`{key}` of the {} plugin `{}` has no doc comment",
+                    plugin.kind.noun(),
+                    plugin.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} keys found");
+    }
+}

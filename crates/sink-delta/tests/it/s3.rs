@@ -5,8 +5,6 @@
 //! cannot safely set its own process's environment, so the writers run in a child process (this
 //! test binary again, one `#[ignore]`d test).
 
-use std::process::Command;
-
 use tributary_core::canonical::conversations_schema;
 use tributary_core::plugin::RunContext;
 use tributary_testkit::batches::canonical;
@@ -21,21 +19,7 @@ const TABLE: &str = "s3://lake/delta/conversations";
 fn concurrent_writers_commit_to_one_table_on_s3() {
     let server = tributary_testkit::S3Server::start();
     server.create_bucket(BUCKET);
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "s3::s3_writers_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .envs(server.env())
-        // Only credentials and region: endpoint and allow_http come from the sink config.
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ALLOW_HTTP")
-        .env("TRIBUTARY_TEST_S3_ENDPOINT", &server.endpoint)
-        .output()
-        .unwrap();
+    let out = server.run_child_test("s3::s3_writers_child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("WROTE=400"),

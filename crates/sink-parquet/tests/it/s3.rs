@@ -4,8 +4,6 @@
 //! set the environment of their own process safely, so the writing half runs in a child process
 //! (this test binary again, one `#[ignore]`d test) started with that environment.
 
-use std::process::Command;
-
 use serde_json::Value;
 use tributary_core::canonical::conversations_schema;
 use tributary_core::lake::{StoreOptions, TargetSpec};
@@ -21,21 +19,7 @@ const BUCKET: &str = "lake";
 fn s3_round_trip_through_a_real_s3_server() {
     let server = tributary_testkit::S3Server::start();
     server.create_bucket(BUCKET);
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "s3::s3_writer_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .envs(server.env())
-        // Only the credentials and region: endpoint and allow_http come from the sink config.
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ALLOW_HTTP")
-        .env("TRIBUTARY_TEST_S3_ENDPOINT", &server.endpoint)
-        .output()
-        .unwrap();
+    let out = server.run_child_test("s3::s3_writer_child");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

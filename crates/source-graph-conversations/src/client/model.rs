@@ -275,8 +275,11 @@ fn parse_graph_format(b: &[u8]) -> Option<DateTime<Utc>> {
         })
     };
     let year = i32::try_from(num(0, 4)?).ok()?;
-    let local = chrono::NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?
-        .and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    let local = chrono::NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?.and_hms_opt(
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    )?;
     let sign = match b[19] {
         b'+' => 1,
         b'-' => -1,

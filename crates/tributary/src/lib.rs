@@ -15,10 +15,3 @@ pub mod plugins;
 pub mod progress;
 pub mod render;
 pub mod state_cmd;
-
-/// mimalloc instead of glibc malloc: a run allocates and frees millions of small strings and
-/// buffers (decoded JSON, Arrow builders), where glibc spent ~31% of the CPU of a throughput
-/// run and fragmented its arenas (BENCHMARKS.md). Set here, in the library behind both the
-/// binary and the test harness's copy of it, so they run the same allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -62,6 +62,11 @@ pub(crate) enum Shrink {
 /// decode in place than to hand over).
 const BLOCKING_DECODE_BYTES: usize = 64 << 10;
 
+/// Decodes on the blocking pool at once, process-wide: one per core.
+static DECODERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 impl Inner {
     fn secrets<'a>(&'a self, token: &'a SecretString, proof: &'a str) -> Vec<&'a str> {
         let mut v = vec![token.expose_secret(), proof];
@@ -222,6 +227,12 @@ impl Inner {
         // A list page is megabytes of JSON: decode it on the blocking pool, so the units' one
         // polling task keeps sending and other pages decode at the same time.
         let decoded = if body.len() >= BLOCKING_DECODE_BYTES {
+            // As many decodes at once as cores: more only adds decoded pages waiting in
+            // memory (and blocking threads, each with its allocator cache).
+            let _permit = DECODERS.acquire().await.map_err(|e| Failure::Decode {
+                truncated: false,
+                message: format!("the decoder pool is closed: {e}"),
+            })?;
             tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&body))
                 .await
                 .map_err(|e| Failure::Decode {

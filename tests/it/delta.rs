@@ -250,3 +250,64 @@ fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() 
     }
     rt.block_on(emu.shutdown());
 }
+
+/// The AWS secret reaches delta-rs through the environment; it must not come back out in logs
+/// (even at -vv, which lets delta-rs and the AWS SDK speak), errors, the state file or the table.
+#[test]
+fn the_aws_secret_never_leaks_from_a_delta_run_on_s3() {
+    const SECRET: &str = "s3cr3t-Zq8vK2-never-print-me";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(graph_emulator::start(EmulatorConfig::default()))
+        .unwrap();
+    let server = tributary_testkit::S3Server::start();
+    server.create_bucket("lake");
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(&'static str, String)> = server
+        .env()
+        .into_iter()
+        .filter(|(k, _)| !matches!(*k, "AWS_ENDPOINT_URL" | "AWS_ALLOW_HTTP"))
+        .map(|(k, v)| {
+            if k == "AWS_SECRET_ACCESS_KEY" {
+                (k, SECRET.to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let extra = format!("endpoint = \"{}\"\nallow_http = true", server.endpoint);
+    for (name, uri) in [
+        ("ok", "s3://lake/delta/t"),
+        // A bucket that does not exist: the run fails, and says so without the secret.
+        ("missing", "s3://no-such-bucket/delta/t"),
+    ] {
+        let p = pipeline(dir.path(), name, &emu, uri, &extra);
+        let (code, stdout, stderr) = crate::run(
+            tributary()
+                .args(["-vv", "run", &p])
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str()))),
+        );
+        assert_eq!(code, if name == "ok" { 0 } else { 1 }, "{name}: {stderr}");
+        if name == "missing" {
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.contains("no-such-bucket") && last.contains("check the bucket"),
+                "the error names the table and what to check: {last}"
+            );
+        }
+        assert!(stderr.len() > 1000, "{name}: -vv logs something");
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(!text.contains(SECRET), "{name}: the secret is in {what}");
+        }
+        let state =
+            fs::read_to_string(dir.path().join(format!("{name}-state.json"))).unwrap_or_default();
+        assert!(
+            !state.contains(SECRET),
+            "{name}: the secret is in the state"
+        );
+    }
+    rt.block_on(emu.shutdown());
+}

@@ -8,50 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use graph_emulator::{
-    DEMO_TOKEN, EmulatorConfig, Faults, GroundTruth, InjectedError, Mutation, RunningEmulator,
-    Trigger,
+    DEMO_TOKEN, EmulatorConfig, Faults, GroundTruth, InjectedError, Mutation, Trigger,
 };
 
-use crate::{run, tributary};
-
-/// The emulator on 127.0.0.1, served by its own runtime while the test runs processes.
-struct Emu {
-    rt: tokio::runtime::Runtime,
-    emu: Option<RunningEmulator>,
-}
-
-impl Emu {
-    fn start(config: EmulatorConfig) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt.block_on(graph_emulator::start(config)).unwrap();
-        Self { rt, emu: Some(emu) }
-    }
-
-    fn get(&self) -> &RunningEmulator {
-        self.emu.as_ref().unwrap()
-    }
-
-    fn list_calls(&self) -> u64 {
-        self.get()
-            .stats()
-            .requests_by_route
-            .get("conversations")
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(emu) = self.emu.take() {
-            self.rt.block_on(emu.shutdown());
-        }
-    }
-}
+use crate::{Emu, run, tributary};
 
 /// A pipeline: both default pages, small API pages (many pages per unit), small files (several
 /// renames per commit), state and lake in `dir`.

@@ -8,7 +8,7 @@ use std::path::Path;
 use graph_emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
 
-use crate::tributary;
+use crate::{Emu, tributary};
 
 /// Summary of a table: `deltalake` rows as sorted `page|platform|folder|id|updated_time`,
 /// polars' row count, the commit operations, and whether each file sits in its partition's
@@ -114,28 +114,17 @@ fn truth_rows(emu: &RunningEmulator) -> Vec<String> {
 
 #[test]
 fn four_shards_into_one_delta_table_equal_a_single_process_run_on_disk_and_s3() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(graph_emulator::start(EmulatorConfig {
-            pages: 12,
-            ..Default::default()
-        }))
-        .unwrap();
+    let graph = Emu::start(EmulatorConfig {
+        pages: 12,
+        ..Default::default()
+    });
+    let emu = graph.get();
     let dir = tempfile::tempdir().unwrap();
-    let truth = truth_rows(&emu);
+    let truth = truth_rows(emu);
 
     // The reference: one process, the whole page list.
     let single = dir.path().join("single");
-    let p = pipeline(
-        dir.path(),
-        "single",
-        &emu,
-        &single.display().to_string(),
-        "",
-    );
+    let p = pipeline(dir.path(), "single", emu, &single.display().to_string(), "");
     let (code, _, stderr) = crate::run(tributary().args(["-q", "run", &p]));
     assert_eq!(code, 0, "{stderr}");
     let reference = read(&single.display().to_string(), None);
@@ -152,7 +141,7 @@ fn four_shards_into_one_delta_table_equal_a_single_process_run_on_disk_and_s3() 
     let p = pipeline(
         dir.path(),
         "sharded",
-        &emu,
+        emu,
         &sharded.display().to_string(),
         "",
     );
@@ -179,7 +168,7 @@ fn four_shards_into_one_delta_table_equal_a_single_process_run_on_disk_and_s3() 
     server.create_bucket("lake");
     let uri = "s3://lake/delta/conversations";
     let extra = format!("endpoint = \"{}\"\nallow_http = true", server.endpoint);
-    let p = pipeline(dir.path(), "s3", &emu, uri, &extra);
+    let p = pipeline(dir.path(), "s3", emu, uri, &extra);
     let env: Vec<_> = server
         .env()
         .into_iter()
@@ -197,19 +186,13 @@ fn four_shards_into_one_delta_table_equal_a_single_process_run_on_disk_and_s3() 
     );
     assert_eq!(got["polars_rows"], truth.len());
     assert_eq!(got["misplaced"], serde_json::json!([]));
-    rt.block_on(emu.shutdown());
 }
 
 #[test]
 fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(graph_emulator::start(EmulatorConfig::default()))
-        .unwrap();
-    let truth = serde_json::json!(truth_rows(&emu));
+    let graph = Emu::start(EmulatorConfig::default());
+    let emu = graph.get();
+    let truth = serde_json::json!(truth_rows(emu));
     for (case, extra) in [
         ("runtime.prepared", ""),
         ("runtime.pending_written", ""),
@@ -223,7 +206,7 @@ fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() 
         let p = pipeline(
             dir.path(),
             "crashy",
-            &emu,
+            emu,
             &table.display().to_string(),
             extra,
         );
@@ -248,7 +231,6 @@ fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() 
         .unwrap();
         assert!(state["pending"].is_null(), "{case}: nothing left pending");
     }
-    rt.block_on(emu.shutdown());
 }
 
 /// The AWS secret reaches delta-rs through the environment; it must not come back out in logs
@@ -256,13 +238,8 @@ fn a_run_killed_around_the_delta_commit_is_committed_exactly_once_by_the_next() 
 #[test]
 fn the_aws_secret_never_leaks_from_a_delta_run_on_s3() {
     const SECRET: &str = "s3cr3t-Zq8vK2-never-print-me";
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(graph_emulator::start(EmulatorConfig::default()))
-        .unwrap();
+    let graph = Emu::start(EmulatorConfig::default());
+    let emu = graph.get();
     let server = tributary_testkit::S3Server::start();
     server.create_bucket("lake");
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +261,7 @@ fn the_aws_secret_never_leaks_from_a_delta_run_on_s3() {
         // A bucket that does not exist: the run fails, and says so without the secret.
         ("missing", "s3://no-such-bucket/delta/t"),
     ] {
-        let p = pipeline(dir.path(), name, &emu, uri, &extra);
+        let p = pipeline(dir.path(), name, emu, uri, &extra);
         let (code, stdout, stderr) = crate::run(
             tributary()
                 .args(["-vv", "run", &p])
@@ -309,5 +286,4 @@ fn the_aws_secret_never_leaks_from_a_delta_run_on_s3() {
             "{name}: the secret is in the state"
         );
     }
-    rt.block_on(emu.shutdown());
 }

@@ -13,6 +13,8 @@ mod stdout;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use graph_emulator::{EmulatorConfig, RunningEmulator};
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,6 +30,45 @@ pub fn tributary() -> Command {
         .env_remove("RUST_LOG")
         .env_remove("FB_PAGE_TOKEN");
     cmd
+}
+
+/// The Graph emulator on 127.0.0.1, served by its own runtime while the test runs processes.
+pub struct Emu {
+    rt: tokio::runtime::Runtime,
+    emu: Option<RunningEmulator>,
+}
+
+impl Emu {
+    pub fn start(config: EmulatorConfig) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt.block_on(graph_emulator::start(config)).unwrap();
+        Self { rt, emu: Some(emu) }
+    }
+
+    pub fn get(&self) -> &RunningEmulator {
+        self.emu.as_ref().unwrap()
+    }
+
+    pub fn list_calls(&self) -> u64 {
+        self.get()
+            .stats()
+            .requests_by_route
+            .get("conversations")
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(emu) = self.emu.take() {
+            self.rt.block_on(emu.shutdown());
+        }
+    }
 }
 
 /// Starts every command at once (as a Kubernetes Indexed Job starts its workers) and asserts

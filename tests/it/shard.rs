@@ -4,20 +4,15 @@ use std::fs;
 
 use graph_emulator::EmulatorConfig;
 
-use crate::tributary;
+use crate::{Emu, tributary};
 
 #[test]
 fn four_concurrent_shards_cover_every_page_exactly_once_into_one_prefix() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(graph_emulator::start(EmulatorConfig {
-            pages: 12,
-            ..Default::default()
-        }))
-        .unwrap();
+    let graph = Emu::start(EmulatorConfig {
+        pages: 12,
+        ..Default::default()
+    });
+    let emu = graph.get();
     let truth = emu.ground_truth();
     let dir = tempfile::tempdir().unwrap();
     let pages_file = dir.path().join("pages.csv");
@@ -82,7 +77,6 @@ partition_by = ["platform", "folder"]
         format!("({n}, {n}, 4)"),
         "every thread once, written by all 4 shards"
     );
-    rt.block_on(emu.shutdown());
 }
 
 #[test]

@@ -287,3 +287,49 @@ fn the_aws_secret_never_leaks_from_a_delta_run_on_s3() {
         );
     }
 }
+
+/// A pending commit whose data files vanished (a VACUUM, a wiped directory) cannot be finished:
+/// the run says so and how to go on, `state reset --discard-pending` drops it, and the next run
+/// extracts the data again — exactly once.
+#[test]
+fn a_pending_commit_whose_files_are_gone_is_refused_and_can_be_discarded() {
+    let graph = Emu::start(EmulatorConfig::default());
+    let emu = graph.get();
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t");
+    let p = pipeline(dir.path(), "gone", emu, &table.display().to_string(), "");
+    let out = tributary()
+        .env("TRIBUTARY_CRASH_AT", "runtime.pending_written")
+        .args(["-q", "run", &p])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9)
+    );
+    let mut removed = 0;
+    let mut stack = vec![table.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                fs::remove_file(path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert!(removed > 0);
+    let (code, _, stderr) = crate::run(tributary().args(["-q", "run", &p]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--discard-pending"), "{stderr}");
+    let (code, _, stderr) =
+        crate::run(tributary().args(["state", "reset", &p, "--discard-pending"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("discarded the pending commit"), "{stderr}");
+    let (code, _, stderr) = crate::run(tributary().args(["-q", "run", &p]));
+    assert_eq!(code, 0, "{stderr}");
+    let got = read(&table.display().to_string(), None);
+    assert_eq!(got["rows"], serde_json::json!(truth_rows(emu)));
+}

@@ -205,7 +205,8 @@ pub async fn merge(table: &DeltaTable, plan: &DeltaPlan) -> Result<Merged, RunEr
     if !rewrites.is_empty() {
         let mut writer = RecordBatchWriter::for_table(table)
             .map_err(|e| err("cannot open a writer", &e))?
-            .with_writer_properties(plan.compression.writer_properties(plan.compression_level));
+            .with_writer_properties(plan.compression.writer_properties(plan.compression_level))
+            .with_target_file_size(plan.target_file_size);
         let schema = writer.arrow_schema();
         for (file_ref, deleted) in &rewrites {
             rewrite(&store, file_ref, deleted, &schema, &mut writer)

@@ -51,6 +51,9 @@ pub struct DeltaPlan {
     pub compression: crate::config::Compression,
     /// `compression_level`.
     pub compression_level: Option<i32>,
+    /// `target_file_size` in bytes (files a merge rewrites are split at it too).
+    #[serde(default)]
+    pub target_file_size: u64,
     /// The run that wrote the files.
     pub run_id: String,
 }
@@ -99,7 +102,31 @@ impl DeltaPlan {
             .transaction_version(table.log_store().as_ref(), &self.app_id)
             .await
             .map_err(|e| self.table.error("cannot read", e))?;
-        Ok(done.is_some_and(|v| v >= self.txn_version))
+        // Exactly ours: a newer version is another run's commit (say an overlapping run without
+        // a shared state lock), which says nothing about whether this one landed.
+        Ok(done == Some(self.txn_version))
+    }
+
+    /// Refuses to commit `add`s whose files are gone (a roll-forward long after the crash,
+    /// after a VACUUM or a wiped directory): the table would point at missing files.
+    async fn check_files_exist(&self, table: &DeltaTable) -> Result<(), RunError> {
+        use object_store::ObjectStoreExt;
+        let store = table.object_store();
+        for add in &self.adds {
+            let path = object_store::path::Path::from_url_path(&add.path)
+                .map_err(|e| RunError::msg(format!("a Delta commit plan is damaged: {e}")))?;
+            if let Err(e) = store.head(&path).await {
+                return Err(RunError::msg(format!(
+                    "run {} wrote {} into the Delta table {}, but it is gone ({e}), so it cannot be \
+                     committed. Drop the pending commit with `tributary state reset FILE \
+                     --discard-pending` and run again to extract the data anew",
+                    self.run_id,
+                    add.path,
+                    self.table.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Adds the plan's files to the table's log in one commit (merging first with
@@ -113,6 +140,7 @@ impl DeltaPlan {
                 "the Delta table {} has disappeared since the run wrote its files; nothing was committed",
                 self.table.display()
             )))?;
+        self.check_files_exist(&table).await?;
         let attempts = match self.mode {
             Mode::Append => 1,
             Mode::Merge => self.merge_retries.max(1),
@@ -151,8 +179,16 @@ impl DeltaPlan {
                 partition_by: (!self.partition_by.is_empty()).then(|| self.partition_by.clone()),
                 predicate,
             };
+            // A merge read the table as of `table`'s version; delta-rs' conflict checker (without
+            // DataFusion) would let it commit over a concurrent OPTIMIZE that compacted a file the
+            // merge rewrites (`dataChange = false` removes are not checked), bringing the old
+            // rows back. So a merge commits only on the version it read, and is redone otherwise.
+            let retries = match self.mode {
+                Mode::Append => self.commit_retries,
+                Mode::Merge => 0,
+            };
             let properties = CommitProperties::default()
-                .with_max_retries(self.commit_retries)
+                .with_max_retries(retries)
                 .with_application_transaction(Transaction::new(&self.app_id, self.txn_version))
                 .with_metadata([
                     ("tributary.run_id".to_owned(), self.run_id.clone().into()),
@@ -178,6 +214,15 @@ impl DeltaPlan {
                         .update_state()
                         .await
                         .map_err(|e| self.table.error("cannot read", e))?;
+                }
+                Err(e) if is_conflict(&e) => {
+                    return Err(RunError::msg(format!(
+                        "cannot commit to the Delta table {}: other writers kept changing it ({e}). \
+                         Nothing of this run is visible; rerun (with `[pipeline] state` the \
+                         pending commit is finished first), or raise `commit_retries` / \
+                         `merge_retries`",
+                        self.table.display()
+                    )));
                 }
                 Err(e) => return Err(self.table.error("cannot commit to", e)),
             }

@@ -173,6 +173,7 @@ impl DeltaSink {
             merge_retries: self.settings.merge_retries,
             compression: self.settings.compression,
             compression_level: self.settings.compression_level,
+            target_file_size: self.settings.target_file_size,
             run_id: run.run_id.clone(),
         }
     }

@@ -262,7 +262,7 @@ async fn roll_forward(
     for p in &pending.plans {
         committers.commit(&p.plan).await.map_err(|e| {
             RunError::msg(format!(
-                "cannot finish the commit of run {} (sinks.{}) that a crash interrupted: {e}.                  The state {} still records it as pending; fix the cause and rerun",
+                "cannot finish the commit of run {} (sinks.{}) that a crash interrupted: {e}. The state {} still records it as pending; fix the cause and rerun",
                 pending.run.run_id,
                 p.sink,
                 store.display()
@@ -565,7 +565,7 @@ async fn run_with(
                 RunError::component(
                     format!("sinks.{}", p.sink),
                     RunError::msg(format!(
-                        "{e} (the state {} records this commit as pending: the next run                          finishes it)",
+                        "{e} (the state {} records this commit as pending: the next run finishes it)",
                         st.store.display()
                     )),
                 )

@@ -106,6 +106,11 @@ pub enum StateCommand {
         /// Only the units of this source id.
         #[arg(long = "source", value_name = "ID")]
         sources: Vec<String>,
+        /// Drop a commit a crashed run left pending, when it cannot be finished (its staged
+        /// files are gone): its watermarks are not advanced, so the next run reads that data
+        /// again. Watermarks are kept.
+        #[arg(long, conflicts_with_all = ["units", "sources"])]
+        discard_pending: bool,
     },
 }
 
@@ -207,8 +212,14 @@ pub fn main() -> ExitCode {
         Command::State(StateCommand::Show { file }) => crate::state_cmd::show(&file, &registry),
         Command::State(StateCommand::Reset {
             file,
+            discard_pending: true,
+            ..
+        }) => crate::state_cmd::discard_pending(&file, &registry),
+        Command::State(StateCommand::Reset {
+            file,
             units,
             sources,
+            discard_pending: false,
         }) => crate::state_cmd::reset(&file, &registry, &units, &sources),
         Command::ConfigSchema => {
             let schema = registry.pipeline_schema();

@@ -149,6 +149,47 @@ pub fn render(state: &State, location: &str) -> String {
     out
 }
 
+/// `tributary state reset FILE --discard-pending`: forgets a pending commit that cannot be
+/// finished (watermarks untouched, so its data is read again).
+pub fn discard_pending(file: &Path, registry: &Registry) -> ExitCode {
+    let (name, store) = match open(file, registry) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let done = block_on(async {
+        let lock = store.lock("state-reset").await?;
+        let result = async {
+            let (mut state, version) = store.load(&name).await?;
+            let Some(p) = state.pending.take() else {
+                return Ok::<_, tributary_core::RunError>(
+                    "no commit is pending; nothing changed".to_owned(),
+                );
+            };
+            store.store(&state, &version).await?;
+            Ok(format!(
+                "discarded the pending commit of run {}: none of its data is visible and its \
+                 watermarks were not advanced, so the next run reads that data again (its \
+                 leftover files are unreferenced: VACUUM removes them from a Delta table)",
+                p.run.run_id
+            ))
+        }
+        .await;
+        lock.release().await;
+        result
+    });
+    match done {
+        Err(code) => code,
+        Ok(Ok(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
 /// `tributary state reset FILE [--unit KEY ...] [--source ID ...]`.
 pub fn reset(file: &Path, registry: &Registry, units: &[String], sources: &[String]) -> ExitCode {
     let (name, store) = match open(file, registry) {
@@ -167,7 +208,7 @@ pub fn reset(file: &Path, registry: &Registry, units: &[String], sources: &[Stri
                 if let Some(p) = old.as_ref().and_then(|s| s.pending.as_ref()) {
                     return Err(tributary_core::RunError::msg(format!(
                         "run {} has a commit pending: run the pipeline once to finish it, then \
-                         reset",
+                         reset (or drop it with `--discard-pending` if it cannot be finished)",
                         p.run.run_id
                     )));
                 }

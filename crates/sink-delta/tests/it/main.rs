@@ -494,3 +494,55 @@ async fn workers_racing_to_create_the_table_create_it_once() {
         assert_eq!(got["rows"], 40);
     }
 }
+
+#[tokio::test]
+async fn concurrent_merges_into_one_table_are_all_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let config = format!(
+        "path = \"{}\"\npartition_by = [\"platform\"]\nmode = \"merge\"",
+        s(&path)
+    );
+    let base = canonical(400, 1);
+    run(
+        build(&config, conversations_schema()),
+        &RunContext::for_test("table"),
+        std::slice::from_ref(&base),
+    )
+    .await;
+    // Four workers each update their quarter at the same time: every merge rewrites files of
+    // the same partitions, so commits conflict and merges are redone on newer versions.
+    let tasks: Vec<_> = (0..4u32)
+        .map(|k| {
+            let config = config.clone();
+            let update = with_changes(
+                &base,
+                k as usize * 100..(k as usize + 1) * 100,
+                3_600_000,
+                500 + i64::from(k),
+            );
+            tokio::spawn(async move {
+                let mut ctx = RunContext::for_test("table");
+                ctx.shard = Some(tributary_core::shard::Shard::new(k, 4).unwrap());
+                run(build(&config, conversations_schema()), &ctx, &[update]).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = read(&table_url(&path), None);
+    let mut want: Vec<String> = (0..4)
+        .flat_map(|k| {
+            keys_of(&with_changes(
+                &base,
+                k * 100..(k + 1) * 100,
+                3_600_000,
+                500 + k as i64,
+            ))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got["rows"], 400, "{}", got["history"]);
+    assert_eq!(strings(&got["keys"]), want);
+}

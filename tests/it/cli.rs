@@ -129,3 +129,20 @@ fn completions_are_generated_for_bash() {
     assert_eq!(code, 0);
     assert!(stdout.contains("tributary"), "{stdout}");
 }
+
+/// The binary runs on jemalloc with the options `.cargo/config.toml` builds in (BENCHMARKS.md
+/// S3): jemalloc prints its effective options at exit when asked by `MALLOC_CONF`, which also
+/// proves it is the C `malloc` (the unprefixed variable is read only then).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_runs_on_jemalloc_with_its_built_in_options() {
+    let (code, _, stderr) = run(tributary()
+        .arg("--version")
+        .env("MALLOC_CONF", "stats_print:true"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("config.malloc_conf: \"dirty_decay_ms:1000\"")
+            && stderr.contains("opt.dirty_decay_ms: 1000"),
+        "jemalloc's options are not the built-in ones:\n{stderr}"
+    );
+}

@@ -11,6 +11,15 @@
 //! ```
 
 pub mod cli;
+
+// jemalloc returns freed memory to the system steadily, so peak memory tracks what a run holds
+// rather than how long it ran (glibc's malloc grew 2× from 100k to 1M threads; BENCHMARKS.md S3).
+// It is also the C `malloc` on Linux (zstd's contexts), and its options are built in by
+// `.cargo/config.toml` (`JEMALLOC_SYS_WITH_MALLOC_CONF`); `MALLOC_CONF` overrides them. Set here,
+// in the library, so every binary that runs the CLI (the tests' too) has the same allocator.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub mod plugins;
 pub mod progress;
 pub mod render;

@@ -25,6 +25,7 @@ mod metrics;
 mod model;
 pub mod pacing;
 pub mod secure;
+mod seen;
 mod walk;
 
 use std::collections::{BTreeMap, HashMap};

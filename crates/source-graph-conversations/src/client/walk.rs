@@ -12,7 +12,7 @@
 //! - with a `stop_at` watermark, threads strictly older are skipped and paging stops after the
 //!   page that reached them. Equal times are kept: two threads can share a second.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,7 @@ use super::metrics::{NoProbe, SourceMetrics, UnitProbe};
 use super::model::{Edge, Message, Thread, ThreadNode, UnitKey};
 use super::pacing::Pacer;
 use super::secure::{CleanUrl, origin_of};
+use super::seen::{Seen, Sighting};
 use super::{Inner, ThreadPage, UnitDone, Watermarks};
 
 /// Extra passes from the top per unit when the listing moved under the walk.
@@ -34,34 +35,6 @@ pub const MAX_REWALKS: u32 = 3;
 
 /// Ids seen in this run, with the newest `updated_time` emitted for each.
 pub(crate) type SeenIds = Arc<Mutex<Seen>>;
-
-/// The run-wide dedupe map, kept small: it lives for the whole run and holds every thread id
-/// (a million at a large Page). An id is stored as a 128-bit hash (two SipHash-1-3 with
-/// independent random keys; a collision among 10^9 ids has probability ~10^-21) and its time
-/// as milliseconds: 24 bytes an entry instead of a heap string and a `DateTime` (~100).
-pub(crate) struct Seen {
-    hashers: (std::hash::RandomState, std::hash::RandomState),
-    times: HashMap<(u64, u64), i64>,
-}
-
-impl Default for Seen {
-    fn default() -> Self {
-        Self {
-            hashers: (std::hash::RandomState::new(), std::hash::RandomState::new()),
-            times: HashMap::new(),
-        }
-    }
-}
-
-/// `None` (a thread without `updated_time`) is older than any time.
-const NO_TIME: i64 = i64::MIN;
-
-impl Seen {
-    fn key(&self, id: &str) -> (u64, u64) {
-        use std::hash::BuildHasher;
-        (self.hashers.0.hash_one(id), self.hashers.1.hash_one(id))
-    }
-}
 
 /// What every unit of one `conversations()` call shares.
 pub(crate) struct WalkShared {
@@ -313,29 +286,24 @@ impl UnitWalk {
         let Ok(mut seen) = self.shared.seen.lock() else {
             return true;
         };
-        let key = seen.key(id);
-        let time = time.map_or(NO_TIME, |t| t.timestamp_millis());
-        match seen.times.get_mut(&key) {
-            None => {
-                seen.times.insert(key, time);
+        match seen.remember(id, time) {
+            Sighting::New => {
                 if self.floor.is_some() {
                     // A re-walk found a thread the previous pass missed: look again.
                     self.moved = true;
                 }
                 true
             }
-            Some(prev) => {
-                let newer = time > *prev;
-                if self.floor.is_none() || newer {
+            Sighting::Newer => {
+                self.moved = true;
+                true
+            }
+            Sighting::Again => {
+                if self.floor.is_none() {
                     self.moved = true;
                 }
-                if newer {
-                    *prev = time;
-                    true
-                } else {
-                    SourceMetrics::add(&self.inner.metrics.duplicates, 1);
-                    false
-                }
+                SourceMetrics::add(&self.inner.metrics.duplicates, 1);
+                false
             }
         }
     }

@@ -11,6 +11,10 @@
 //! ```
 
 pub mod cli;
+pub mod plugins;
+pub mod progress;
+pub mod render;
+pub mod state_cmd;
 
 // jemalloc returns freed memory to the system steadily, so peak memory tracks what a run holds
 // rather than how long it ran (glibc's malloc grew 2× from 100k to 1M threads; BENCHMARKS.md S3).
@@ -20,7 +24,3 @@ pub mod cli;
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-pub mod plugins;
-pub mod progress;
-pub mod render;
-pub mod state_cmd;

@@ -134,24 +134,14 @@ impl Seen {
 
 impl Shard {
     /// Moves the recent ids into the sorted array, into a new allocation of exactly the size
-    /// needed (a `Vec` grown in place would double its capacity).
+    /// needed (a `Vec` grown in place would double its capacity). The stable sort finds the
+    /// already sorted prefix as one run, so this costs about a sort of the recent ids plus one
+    /// merge pass.
     fn merge(&mut self) {
-        let mut recent: Vec<(u64, Entry)> = self.recent.drain().collect();
-        recent.sort_unstable_by_key(|&(k, _)| k);
-        let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
-        let old = std::mem::take(&mut self.sorted);
-        let (mut a, mut b) = (old.into_iter().peekable(), recent.into_iter().peekable());
-        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-            if x.0 < y.0 {
-                merged.push(*x);
-                a.next();
-            } else {
-                merged.push(*y);
-                b.next();
-            }
-        }
-        merged.extend(a);
-        merged.extend(b);
+        let mut merged = Vec::with_capacity(self.sorted.len() + self.recent.len());
+        merged.extend_from_slice(&self.sorted);
+        merged.extend(self.recent.drain());
+        merged.sort_by_key(|&(k, _)| k);
         self.sorted = merged;
     }
 }

@@ -4,8 +4,13 @@
 PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 CARGO ?= cargo
+# Airflow, Dagster, kubernetes-validate and hadolint for deploy/tests, in their own venv (they pin
+# many packages the interop tools also use); inside $(VENV) so it is cached and ignored with it.
+DEPLOY_VENV ?= $(VENV)/deploy
+# The binary `cargo nextest` builds; deploy/tests runs it against the examples' pipeline files.
+TRIBUTARY_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/tributary
 
-.PHONY: demo test venv lint fmt
+.PHONY: demo test venv deploy-venv test-deploy lint fmt
 
 demo:
 	$(CARGO) run -p tributary -- run pipelines/demo.toml
@@ -18,9 +23,22 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet -r tests/requirements.txt
 	touch $@
 
-test: venv
+deploy-venv: $(DEPLOY_VENV)/.installed
+
+$(DEPLOY_VENV)/.installed: deploy/requirements.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/pip install --quiet -r deploy/requirements.txt
+	touch $@
+
+test: venv deploy-venv
 	TRIBUTARY_PYTHON=$(VENV)/bin/python $(CARGO) nextest run --workspace --no-fail-fast
+	$(MAKE) --no-print-directory test-deploy
 	$(CARGO) test --workspace --doc
+
+# Every file in deploy/ against the real engine's validator or loader (pytest, ~1 min).
+test-deploy: deploy-venv
+	TRIBUTARY_BIN=$(TRIBUTARY_BIN) $(DEPLOY_VENV)/bin/python -m pytest deploy/tests -p no:cacheprovider -q
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -7,8 +7,9 @@ CARGO ?= cargo
 # Airflow, Dagster, kubernetes-validate and hadolint for deploy/tests, in their own venv (they pin
 # many packages the interop tools also use); inside $(VENV) so it is cached and ignored with it.
 DEPLOY_VENV ?= $(VENV)/deploy
-# The binary `cargo nextest` builds; deploy/tests runs it against the examples' pipeline files.
-TRIBUTARY_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/tributary
+# The CLI `cargo nextest` builds (tests/bin/tributary-cli.rs: exactly tributary's main); deploy/tests
+# runs it, as `tributary`, on the examples' pipeline files.
+TRIBUTARY_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/tributary-cli
 
 .PHONY: demo test venv deploy-venv test-deploy lint fmt
 

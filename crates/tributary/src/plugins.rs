@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
     r.source::<source_graph_conversations::GraphConversations>();
     r.transform::<transform_filter::Filter>();
     r.transform::<transform_explode_messages::ExplodeMessages>();
+    r.transform::<transform_pseudonymize::Pseudonymize>();
     r.sink::<sink_parquet::Parquet>();
     r.sink::<sink_ndjson::Ndjson>();
     r.sink::<sink_stdout::Stdout>();

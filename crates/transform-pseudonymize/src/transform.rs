@@ -1,0 +1,280 @@
+//! [`PseudonymizeTransform`]: the run-time side of `pseudonymize`.
+//!
+//! Columnar: each column is rewritten by walking its [`Node`] tree once. Kept arrays are shared,
+//! not copied; a struct or list is rebuilt around its rewritten children with its own null
+//! buffer and offsets untouched, so row counts, list lengths and nulls never change. A hashed
+//! string array is built in one pass into one values buffer (64 bytes a value).
+//!
+//! Cost: one HMAC-SHA256 (two SHA-256 compressions for a value under 56 bytes) per **distinct**
+//! value of a batch. A thread repeats its two participants in `participants`, `senders` and every
+//! message's `from` and `to`, so a batch memoises pseudonyms by value: a lookup instead of an HMAC
+//! for all but the first occurrence. The memo lives for one batch only, so memory stays bounded by
+//! the batch and no raw value outlives it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, RecordBatch, StringArray, StructArray, new_null_array,
+};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, SchemaRef};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tributary_core::RunError;
+use tributary_core::plugin::Transform;
+
+use crate::plan::Node;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Length of a pseudonym: 32 bytes of HMAC-SHA256 as lowercase hex.
+pub const PSEUDONYM_LEN: usize = 64;
+
+/// Rewrites every batch according to the plan resolved at build time.
+pub struct PseudonymizeTransform {
+    schema: SchemaRef,
+    columns: Vec<Node>,
+    /// Keyed once at build time; cloning it per value skips re-hashing the key pads.
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for PseudonymizeTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // By hand: the keyed MAC state is derived from the secret and must not be printed.
+        f.debug_struct("PseudonymizeTransform")
+            .field("columns", &self.columns)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl PseudonymizeTransform {
+    /// A transform producing batches of `schema` (the input schema: every action keeps the
+    /// type), rewriting column `i` by `columns[i]`, with `mac` keyed by the secret.
+    pub fn new(schema: SchemaRef, columns: Vec<Node>, mac: Hmac<Sha256>) -> Self {
+        Self {
+            schema,
+            columns,
+            mac,
+        }
+    }
+}
+
+/// The lowercase hex HMAC-SHA256 of `value` under the key `mac` was made with.
+pub fn pseudonym(mac: &Hmac<Sha256>, value: &[u8]) -> [u8; PSEUDONYM_LEN] {
+    let mut mac = mac.clone();
+    mac.update(value);
+    let digest = mac.finalize().into_bytes();
+    let mut out = [0u8; PSEUDONYM_LEN];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest.iter()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+    out
+}
+
+/// `value` trimmed of surrounding whitespace (Unicode `White_Space`) and lowercased (Unicode), or
+/// `None` when that changes nothing (the common case, decided without allocating for ASCII).
+pub fn normalize_email(value: &str) -> Option<String> {
+    if value.is_ascii() {
+        let bytes = value.as_bytes();
+        let edge = |b: Option<&u8>| b.is_some_and(|b| char::from(*b).is_whitespace());
+        if !edge(bytes.first()) && !edge(bytes.last()) && !bytes.iter().any(u8::is_ascii_uppercase)
+        {
+            return None;
+        }
+    }
+    let normalized = value.trim().to_lowercase();
+    (normalized != value).then_some(normalized)
+}
+
+/// The `*` run that stands for a value of `chars` characters: its length class, the next power
+/// of two from 4 to 32, or 64 for anything longer; the empty string stays empty.
+pub fn mask_of(chars: usize) -> &'static str {
+    const STARS: &str = "****************************************************************";
+    let class = match chars {
+        0 => 0,
+        1..=4 => 4,
+        5..=8 => 8,
+        9..=16 => 16,
+        17..=32 => 32,
+        _ => 64,
+    };
+    &STARS[..class]
+}
+
+/// Pseudonyms computed so far in one batch, by value.
+struct Memo<'a> {
+    mac: &'a Hmac<Sha256>,
+    digests: Vec<[u8; PSEUDONYM_LEN]>,
+    raw: HashMap<&'a str, u32>,
+    normalized: HashMap<String, u32>,
+}
+
+impl<'a> Memo<'a> {
+    fn new(mac: &'a Hmac<Sha256>) -> Self {
+        Self {
+            mac,
+            digests: Vec::new(),
+            raw: HashMap::new(),
+            normalized: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, value: &'a str, normalize: bool) -> &[u8; PSEUDONYM_LEN] {
+        let (mac, digests) = (self.mac, &mut self.digests);
+        let mut compute = |bytes: &[u8]| {
+            digests.push(pseudonym(mac, bytes));
+            // A batch holds far fewer than 2^32 values (its offsets are i32).
+            (digests.len() - 1) as u32
+        };
+        let index = match normalize.then(|| normalize_email(value)).flatten() {
+            Some(n) => match self.normalized.entry(n) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    let i = compute(e.key().as_bytes());
+                    *e.insert(i)
+                }
+            },
+            None => match self.raw.entry(value) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => *e.insert(compute(value.as_bytes())),
+            },
+        };
+        &self.digests[index as usize]
+    }
+}
+
+fn too_large(what: &str) -> RunError {
+    RunError::msg(format!(
+        "pseudonymize: a batch holds more than 2 GiB of {what} in one column; use smaller batches"
+    ))
+}
+
+/// `strings` with every valid value replaced by its pseudonym; nulls stay null.
+fn hash_strings<'a>(
+    strings: &'a StringArray,
+    normalize: bool,
+    memo: &mut Memo<'a>,
+) -> Result<StringArray, RunError> {
+    let valid = strings.len() - strings.null_count();
+    if valid.saturating_mul(PSEUDONYM_LEN) > i32::MAX as usize {
+        return Err(too_large("pseudonyms"));
+    }
+    let mut values: Vec<u8> = Vec::with_capacity(valid * PSEUDONYM_LEN);
+    let mut offsets: Vec<i32> = Vec::with_capacity(strings.len() + 1);
+    offsets.push(0);
+    for i in 0..strings.len() {
+        if strings.is_valid(i) {
+            values.extend_from_slice(memo.get(strings.value(i), normalize));
+        }
+        // Bounded by the check above.
+        offsets.push(values.len() as i32);
+    }
+    Ok(StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        strings.nulls().cloned(),
+    )?)
+}
+
+/// `strings` with every valid value replaced by the mask of its length class; nulls stay null.
+fn mask_strings(strings: &StringArray) -> Result<StringArray, RunError> {
+    let mut values: Vec<u8> = Vec::new();
+    let mut offsets: Vec<i32> = Vec::with_capacity(strings.len() + 1);
+    offsets.push(0);
+    for i in 0..strings.len() {
+        if strings.is_valid(i) {
+            values.extend_from_slice(mask_of(strings.value(i).chars().count()).as_bytes());
+        }
+        offsets.push(i32::try_from(values.len()).map_err(|_| too_large("masks"))?);
+    }
+    Ok(StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        strings.nulls().cloned(),
+    )?)
+}
+
+fn mismatch(what: &str) -> RunError {
+    RunError::msg(format!(
+        "pseudonymize: a batch arrived with a {what} where its schema promised otherwise"
+    ))
+}
+
+/// `array` rewritten by `node`.
+fn rewrite<'a>(
+    node: &Node,
+    array: &'a ArrayRef,
+    memo: &mut Memo<'a>,
+) -> Result<ArrayRef, RunError> {
+    Ok(match node {
+        Node::Keep => array.clone(),
+        Node::Drop => new_null_array(array.data_type(), array.len()),
+        Node::Hash { normalize } => {
+            let strings = array
+                .as_string_opt::<i32>()
+                .ok_or_else(|| mismatch("non-string column"))?;
+            Arc::new(hash_strings(strings, *normalize, memo)?)
+        }
+        Node::Mask => {
+            let strings = array
+                .as_string_opt::<i32>()
+                .ok_or_else(|| mismatch("non-string column"))?;
+            Arc::new(mask_strings(strings)?)
+        }
+        Node::Struct(children) => {
+            let parent = array
+                .as_struct_opt()
+                .ok_or_else(|| mismatch("non-struct column"))?;
+            let mut columns = Vec::with_capacity(children.len());
+            for (child, column) in children.iter().zip(parent.columns()) {
+                columns.push(rewrite(child, column, memo)?);
+            }
+            Arc::new(StructArray::try_new(
+                parent.fields().clone(),
+                columns,
+                parent.nulls().cloned(),
+            )?)
+        }
+        Node::List(item) => {
+            let list = array
+                .as_list_opt::<i32>()
+                .ok_or_else(|| mismatch("non-list column"))?;
+            let DataType::List(field) = list.data_type() else {
+                return Err(mismatch("non-list column"));
+            };
+            // The whole child array is rewritten (a sliced list's offsets still point into it).
+            let values = rewrite(item, list.values(), memo)?;
+            Arc::new(ListArray::try_new(
+                field.clone(),
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?)
+        }
+    })
+}
+
+impl Transform for PseudonymizeTransform {
+    fn output_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError> {
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        if batch.num_columns() != self.columns.len() {
+            return Err(mismatch("different number of columns"));
+        }
+        let mut memo = Memo::new(&self.mac);
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (node, column) in self.columns.iter().zip(batch.columns()) {
+            columns.push(rewrite(node, column, &mut memo)?);
+        }
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}

@@ -195,6 +195,13 @@ pub struct CheckResult {
 }
 
 /// A per-batch function applied inline between a source and its sinks.
+///
+/// Most transforms implement only [`Transform::apply`]: one batch in, at most one out, no state.
+/// A *streaming* transform (one that talks to an external process, or whose output does not
+/// line up with its input batches) also overrides the three hooks the runtime actually calls:
+/// [`Transform::start`] once per run, [`Transform::push`] per input batch (any number of batches
+/// out, possibly none yet), and [`Transform::flush`] after the last input, until it returns
+/// `None`. Their defaults make a plain `apply` transform behave exactly as before.
 pub trait Transform: Send + Sync + 'static {
     /// The schema of every batch [`Transform::apply`] returns.
     fn output_schema(&self) -> SchemaRef;
@@ -202,6 +209,32 @@ pub trait Transform: Send + Sync + 'static {
     /// Transforms one batch. `Ok(None)` drops it (for example, a filter that kept no row):
     /// transforms never forward empty batches.
     fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError>;
+
+    /// Called once per run, before the first batch, with the run's identity (run id, shard,
+    /// cancellation). Streaming transforms start their resources here (I/O is allowed). The
+    /// default does nothing.
+    fn start<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
+        let _ = ctx;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Takes one input batch and returns the output batches ready so far (none, one or
+    /// several). The runtime calls this, not `apply`; it may be called from several source
+    /// tasks at once when the transform has several inputs. The default is [`Transform::apply`].
+    fn push<'a>(
+        &'a self,
+        batch: RecordBatch,
+    ) -> BoxFuture<'a, Result<Vec<RecordBatch>, RunError>> {
+        Box::pin(async move { Ok(self.apply(batch)?.into_iter().collect()) })
+    }
+
+    /// After the last input batch of a run whose inputs all ended cleanly: the output still to
+    /// come, one batch per call, until `Ok(None)`. One batch at a time keeps memory bounded
+    /// however much output is pending. Not called when the run fails or is interrupted (the
+    /// transform is dropped instead). The default has nothing pending.
+    fn flush(&self) -> BoxFuture<'_, Result<Option<RecordBatch>, RunError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// A destination for record batches, with an explicit commit.
@@ -296,6 +329,9 @@ pub struct BuildContext {
     pub id: String,
     /// `sources`, `transforms` or `sinks`.
     pub section: &'static str,
+    /// The folder of the pipeline file (relative paths in a config, such as a script an `exec`
+    /// plugin runs, are relative to it). `.` when the pipeline did not come from a file.
+    pub dir: std::path::PathBuf,
     warnings: Arc<Mutex<Vec<BuildWarning>>>,
 }
 
@@ -317,8 +353,17 @@ impl BuildContext {
             pipeline: pipeline.into(),
             id: id.into(),
             section,
+            dir: std::path::PathBuf::from("."),
             warnings: Arc::default(),
         }
+    }
+
+    /// The same context, with relative paths resolved against `dir` (the pipeline file's
+    /// folder).
+    #[must_use]
+    pub fn with_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
     }
 
     /// The same pipeline, another component (warnings are shared).
@@ -327,6 +372,7 @@ impl BuildContext {
             pipeline: self.pipeline.clone(),
             id: id.into(),
             section,
+            dir: self.dir.clone(),
             warnings: self.warnings.clone(),
         }
     }

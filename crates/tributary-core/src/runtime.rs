@@ -2,6 +2,9 @@
 //!
 //! - **One task per source and per sink.** Transforms run inline in the task of the source that
 //!   produced the batch (they are cheap per-batch functions; a task hop would only add latency).
+//!   A streaming transform (see [`Transform::push`]) is started once before any source, and
+//!   flushed by the task that closes its last input edge, after every upstream ended cleanly,
+//!   so output that arrives after the last input still reaches the sinks before the barrier.
 //! - **Bounded channels** (`[pipeline] buffer` batches) sit in front of every sink. A full channel
 //!   makes the source task wait, and a waiting source task stops polling its stream — which, for
 //!   a pull-based source, means no further API page is fetched. So the slowest sink paces the
@@ -20,6 +23,7 @@
 //!   (before the record) or is rolled forward by the next run (after it).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
@@ -115,6 +119,9 @@ enum Route {
         id: String,
         transform: Arc<dyn Transform>,
         next: Vec<Route>,
+        /// Input edges of this transform not closed yet, across every source task (shared by
+        /// all routes into the same transform): the task that closes the last one flushes it.
+        open_edges: Arc<AtomicUsize>,
     },
     Sink {
         tx: Option<mpsc::Sender<RecordBatch>>,
@@ -139,14 +146,16 @@ async fn deliver(routes: &mut [Route], batch: RecordBatch) -> Result<(), RunErro
                 id,
                 transform,
                 next,
+                ..
             } => {
                 if !next.iter().any(Route::alive) {
                     continue;
                 }
                 let out = transform
-                    .apply(batch.clone())
+                    .push(batch.clone())
+                    .await
                     .map_err(|e| RunError::component(format!("transforms.{id}"), e))?;
-                if let Some(out) = out.filter(|b| b.num_rows() > 0) {
+                for out in out.into_iter().filter(|b| b.num_rows() > 0) {
                     Box::pin(deliver(next, out)).await?;
                 }
             }
@@ -163,18 +172,52 @@ async fn deliver(routes: &mut [Route], batch: RecordBatch) -> Result<(), RunErro
     Ok(())
 }
 
+/// Closes a source task's routes after its source ended cleanly: every transform whose last
+/// open input edge this was is flushed ([`Transform::flush`]) into its downstream routes before
+/// those are closed in turn, so a transform below another sees all of its output first.
+async fn close(routes: &mut [Route]) -> Result<(), RunError> {
+    for route in routes.iter_mut() {
+        if let Route::Transform {
+            id,
+            transform,
+            next,
+            open_edges,
+        } = route
+        {
+            let last = open_edges.fetch_sub(1, Ordering::AcqRel) == 1;
+            if last && next.iter().any(Route::alive) {
+                let component = format!("transforms.{id}");
+                while let Some(out) = transform
+                    .flush()
+                    .await
+                    .map_err(|e| RunError::component(&component, e))?
+                {
+                    if out.num_rows() > 0 {
+                        Box::pin(deliver(next, out)).await?;
+                    }
+                }
+            }
+            Box::pin(close(next)).await?;
+        }
+    }
+    Ok(())
+}
+
 fn routes_from(
     pipeline: &Pipeline,
     node: NodeId,
     senders: &[mpsc::Sender<RecordBatch>],
+    open_edges: &[Arc<AtomicUsize>],
 ) -> Vec<Route> {
     let mut routes = Vec::new();
     for (i, t) in pipeline.transforms.iter().enumerate() {
         for _ in t.inputs.iter().filter(|&&n| n == node) {
+            open_edges[i].fetch_add(1, Ordering::Relaxed);
             routes.push(Route::Transform {
                 id: t.id.clone(),
                 transform: t.transform.clone(),
-                next: routes_from(pipeline, NodeId::Transform(i), senders),
+                next: routes_from(pipeline, NodeId::Transform(i), senders, open_edges),
+                open_edges: open_edges[i].clone(),
             });
         }
     }
@@ -334,10 +377,20 @@ async fn run_with(
         .iter()
         .map(|_| mpsc::channel::<RecordBatch>(capacity))
         .unzip();
+    let open_edges: Vec<Arc<AtomicUsize>> =
+        pipeline.transforms.iter().map(|_| Arc::default()).collect();
     let source_routes: Vec<Vec<Route>> = (0..pipeline.sources.len())
-        .map(|i| routes_from(&pipeline, NodeId::Source(i), &senders))
+        .map(|i| routes_from(&pipeline, NodeId::Source(i), &senders, &open_edges))
         .collect();
     drop(senders);
+    // Streaming transforms start their resources (an external process) before any data flows;
+    // one that cannot start fails the run before any sink has started, so nothing is written.
+    for t in &pipeline.transforms {
+        t.transform
+            .start(&ctx_for(&t.id))
+            .await
+            .map_err(|e| RunError::component(format!("transforms.{}", t.id), e))?;
+    }
 
     let Pipeline {
         sources,
@@ -441,6 +494,7 @@ async fn run_with(
                 return report;
             }
             let mut stream = node.source.open(&ctx);
+            let mut clean = false;
             loop {
                 let next = tokio::select! {
                     biased;
@@ -450,6 +504,7 @@ async fn run_with(
                 let batch = match next {
                     None => {
                         report.complete = true;
+                        clean = true;
                         break;
                     }
                     Some(Err(e)) => {
@@ -480,8 +535,16 @@ async fn run_with(
                 }
                 if limit_reached {
                     tracing::info!(source = %component, rows = report.rows, "row limit reached; stopping the source");
+                    clean = true;
                     break;
                 }
+            }
+            // Streaming transforms hand over what they still hold once all their inputs ended.
+            if clean
+                && !failure.is_cancelled()
+                && let Err(e) = close(&mut routes).await
+            {
+                fail(e);
             }
             counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
             report

@@ -857,7 +857,12 @@ impl Loader {
         order: Vec<usize>,
         registry: &Registry,
     ) -> Option<(Vec<SourceNode>, Vec<TransformNode>, Vec<SinkNode>)> {
-        let root_ctx = BuildContext::new(pipeline, "sources", "");
+        // A file named without a folder (`tributary run p.toml`) has the empty parent `""`.
+        let dir = match self.src.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let root_ctx = BuildContext::new(pipeline, "sources", "").with_dir(dir);
         let mut slots: Vec<Option<Raw<'_>>> = raws.into_iter().map(Some).collect();
         let mut ids: HashMap<String, NodeId> = HashMap::new();
         let mut schemas: HashMap<String, (SchemaRef, Vec<ValueDomain>)> = HashMap::new();

@@ -1,0 +1,136 @@
+//! [`ExecSink`]: batches to a child's standard input; its exit status 0 after the end of the
+//! stream is the commit.
+//!
+//! The child is started in `start` (not at build: `validate` must not run anything), receives
+//! each batch as `write` is called (a slow child makes `write` wait, which fills the sink's
+//! channel and pauses the sources), and sees the end-of-stream marker only in `finish`, which the
+//! runtime calls only once every other component succeeded. A run that fails anywhere drops the
+//! sink instead: the child is killed before its input closes, so it never sees a clean end.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
+use tributary_core::RunError;
+use tributary_core::plugin::{RunContext, Sink, SinkReport};
+
+use crate::child::Child;
+use crate::config::ProcessSpec;
+use crate::protocol::Encoder;
+use crate::transform::metadata;
+
+/// A running (or, before `start`, configured) `exec` sink.
+pub struct ExecSink {
+    spec: ProcessSpec,
+    schema: SchemaRef,
+    child: Option<Child>,
+    /// `None` once the end-of-stream marker is encoded.
+    encoder: Option<Encoder>,
+    dry_run: bool,
+    rows: u64,
+    bytes: u64,
+}
+
+impl ExecSink {
+    /// A sink that will run `spec` and send it batches of `schema`.
+    pub fn new(spec: ProcessSpec, schema: SchemaRef) -> Self {
+        Self {
+            spec,
+            schema,
+            child: None,
+            encoder: None,
+            dry_run: false,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Writes `bytes` to the child; `Ok(false)` if the run was cancelled meanwhile.
+    async fn send(&mut self, bytes: Vec<u8>) -> Result<bool, RunError> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(RunError::msg("the exec sink was not started"));
+        };
+        match child.write(&bytes, None, &mut Vec::new()).await {
+            Ok(written) => {
+                self.bytes += bytes.len() as u64;
+                Ok(written)
+            }
+            Err(e) => Err(child.write_failure(e).await),
+        }
+    }
+}
+
+impl Sink for ExecSink {
+    fn start<'a>(&'a mut self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(async move {
+            if ctx.dry_run {
+                // A dry run writes nothing, and the child is what writes: it is not started.
+                tracing::info!(sink = %ctx.component("sinks"), command = %self.spec.label(), "dry run: the exec sink's child is not started");
+                self.dry_run = true;
+                return Ok(());
+            }
+            let mut child = Child::spawn(&self.spec, "sinks", ctx)?;
+            child.log_stdout(self.spec.secrets.clone());
+            let encoder = Encoder::new(&self.schema, &metadata(ctx, "sinks"))?;
+            self.child = Some(child);
+            self.encoder = Some(encoder);
+            Ok(())
+        })
+    }
+
+    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(async move {
+            self.rows += batch.num_rows() as u64;
+            if self.dry_run {
+                return Ok(());
+            }
+            let bytes = match self.encoder.as_mut() {
+                Some(encoder) => encoder.encode(batch)?,
+                None => return Err(RunError::msg("the exec sink was not started")),
+            };
+            // Cancelled: the runtime stops feeding this sink and drops it, killing the child.
+            self.send(bytes).await.map(|_| ())
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
+        Box::pin(async move {
+            let location = Some(format!("exec: {}", self.spec.label()));
+            if self.dry_run {
+                return Ok(SinkReport {
+                    rows: self.rows,
+                    location,
+                    ..SinkReport::default()
+                });
+            }
+            let Some(encoder) = self.encoder.take() else {
+                return Err(RunError::msg("the exec sink was not started"));
+            };
+            if !self.send(encoder.finish()?).await? {
+                // The child must not see a clean end: it is killed when the sink is dropped.
+                return Err(RunError::Interrupted);
+            }
+            let Some(mut child) = self.child.take() else {
+                return Err(RunError::msg("the exec sink was not started"));
+            };
+            child.close_stdin();
+            let timeout = child.timeout;
+            match child.exit_within(timeout).await {
+                Some(Ok(())) => Ok(SinkReport {
+                    rows: self.rows,
+                    files: 0,
+                    bytes: self.bytes,
+                    location,
+                }),
+                Some(Err(_)) => Err(child
+                    .failure("failed after the end of its input stream, so nothing was committed")
+                    .await),
+                None => Err(child
+                    .failure(&format!(
+                        "did not exit within {} s (`timeout_secs`) after the end of its input stream, so it was killed",
+                        timeout.as_secs()
+                    ))
+                    .await),
+            }
+        })
+    }
+}

@@ -16,16 +16,18 @@ use tributary_core::plugin::BuildContext;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
 /// Default of `inherit_env`: what a program needs to start and to read text, never a secret.
-pub const DEFAULT_INHERIT_ENV: [&str; 7] = [
-    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
-];
+pub const DEFAULT_INHERIT_ENV: [&str; 7] =
+    ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
 
 fn default_inherit_env() -> Vec<String> {
-    DEFAULT_INHERIT_ENV.iter().map(|s| (*s).to_owned()).collect()
+    DEFAULT_INHERIT_ENV
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 /// Configuration of an `exec` transform (`[transforms.ID]` with `type = "exec"`): a program in
@@ -163,11 +165,17 @@ impl<'de> Deserialize<'de> for OutputSpec {
                 Keyword::deserialize(serde::de::value::StrDeserializer::<E>::new(v))
                     .map(|Keyword::Same| OutputSpec::Same)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<OutputSpec, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<OutputSpec, A::Error> {
                 Vec::<FieldSpec>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
                     .map(OutputSpec::Fields)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<OutputSpec, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<OutputSpec, A::Error> {
                 Changes::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(OutputSpec::Changes)
             }
@@ -247,7 +255,9 @@ impl ProcessSpec {
                     format!("env.{name}"),
                     format!("`{name}` is set by tributary itself"),
                 )
-                .with_help("rename it: the TRIBUTARY_ prefix is reserved (see the exec protocol)"));
+                .with_help(
+                    "rename it: the TRIBUTARY_ prefix is reserved (see the exec protocol)",
+                ));
             }
         }
         // Arguments are visible to every user of the machine (`ps`): refuse one that repeats a
@@ -347,7 +357,10 @@ fn field(spec: &FieldSpec, key: &str) -> Result<Field, BuildError> {
     let data_type = parse_type(&spec.data_type).map_err(|e| {
         BuildError::at(
             key,
-            format!("column `{}`: unknown type `{}` ({e})", spec.name, spec.data_type),
+            format!(
+                "column `{}`: unknown type `{}` ({e})",
+                spec.name, spec.data_type
+            ),
         )
         .with_help(format!(
             "use one of `{}`, or Arrow's notation such as `List(Int64)`",
@@ -359,9 +372,26 @@ fn field(spec: &FieldSpec, key: &str) -> Result<Field, BuildError> {
 
 /// The short type names `type` accepts (besides Arrow's own notation).
 pub const TYPE_NAMES: [&str; 20] = [
-    "utf8", "string", "large_utf8", "bool", "boolean", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float32", "float64", "double", "date32",
-    "timestamp_ms_utc", "timestamp_us_utc", "binary",
+    "utf8",
+    "string",
+    "large_utf8",
+    "bool",
+    "boolean",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "double",
+    "date32",
+    "timestamp_ms_utc",
+    "timestamp_us_utc",
+    "binary",
 ];
 
 /// Parses a declared type: a short name (pyarrow's spelling where it has one) or Arrow's
@@ -476,10 +506,14 @@ output = [{ name = "n", type = "int64" }, { name = "at", type = "Timestamp(ms, \
 
     #[test]
     fn adding_an_existing_column_or_an_unknown_type_is_refused() {
-        let c = transform("command = [\"x\"]\noutput = { add = [{ name = \"id\", type = \"utf8\" }] }").unwrap();
+        let c =
+            transform("command = [\"x\"]\noutput = { add = [{ name = \"id\", type = \"utf8\" }] }")
+                .unwrap();
         let e = output_schema(&c.output, &input()).unwrap_err();
         assert!(e.message.contains("`id` is declared twice"), "{e}");
-        let c = transform("command = [\"x\"]\noutput = { add = [{ name = \"s\", type = \"strng\" }] }").unwrap();
+        let c =
+            transform("command = [\"x\"]\noutput = { add = [{ name = \"s\", type = \"strng\" }] }")
+                .unwrap();
         let e = output_schema(&c.output, &input()).unwrap_err();
         assert!(e.message.contains("unknown type `strng`"), "{e}");
     }

@@ -176,13 +176,7 @@ fn resolve(
     ctx: &BuildContext,
 ) -> Result<ProcessSpec, BuildError> {
     // Reading tributary's environment is not I/O: `build` stays pure.
-    ProcessSpec::resolve(
-        command,
-        env,
-        inherit_env,
-        cwd,
-        timeout_secs,
-        ctx,
-        &|name| std::env::var(name).ok(),
-    )
+    ProcessSpec::resolve(command, env, inherit_env, cwd, timeout_secs, ctx, &|name| {
+        std::env::var(name).ok()
+    })
 }

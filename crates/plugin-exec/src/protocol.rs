@@ -41,7 +41,10 @@ pub struct Encoder {
 
 impl Encoder {
     /// A stream of batches of `schema`, with `metadata` added to the schema's own.
-    pub fn new(schema: &Schema, metadata: &[(&str, String)]) -> Result<Self, arrow::error::ArrowError> {
+    pub fn new(
+        schema: &Schema,
+        metadata: &[(&str, String)],
+    ) -> Result<Self, arrow::error::ArrowError> {
         let mut meta: HashMap<String, String> = schema.metadata().clone();
         meta.extend(metadata.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let schema = Arc::new(schema.clone().with_metadata(meta));
@@ -79,8 +82,13 @@ pub enum StreamError {
 impl std::fmt::Display for StreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ClosedEarly => f.write_str("closed its standard output before the end of its Arrow stream"),
-            Self::Garbage(m) => write!(f, "wrote something that is not an Arrow IPC stream on standard output: {m}; write logs to standard error, and only the stream to standard output"),
+            Self::ClosedEarly => {
+                f.write_str("closed its standard output before the end of its Arrow stream")
+            }
+            Self::Garbage(m) => write!(
+                f,
+                "wrote something that is not an Arrow IPC stream on standard output: {m}; write logs to standard error, and only the stream to standard output"
+            ),
             Self::Schema(m) => write!(f, "sent the wrong schema: {m}"),
             Self::Io(m) => write!(f, "cannot read its standard output: {m}"),
         }
@@ -119,7 +127,9 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
                 .decoder
                 .decode(&mut message)
                 .map_err(|e| StreamError::Garbage(format!("undecodable message ({e})")))?;
-            if !self.checked && let Some(schema) = self.decoder.schema() {
+            if !self.checked
+                && let Some(schema) = self.decoder.schema()
+            {
                 check_schema(&self.declared, &schema).map_err(StreamError::Schema)?;
                 self.checked = true;
             }
@@ -149,9 +159,17 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
             if got < 8 && prefix[..got.min(4)] == CONTINUATION[..got.min(4)] {
                 return Err(StreamError::ClosedEarly);
             }
+            // Show the start of what was printed (usually a log line), not just 8 bytes.
+            let mut shown = prefix[..got].to_vec();
+            let mut more = [0u8; 72];
+            let wait = std::time::Duration::from_millis(200);
+            if let Ok(Ok(n)) = tokio::time::timeout(wait, self.reader.read(&mut more)).await {
+                shown.extend_from_slice(&more[..n]);
+            }
+            let text = String::from_utf8_lossy(&shown);
             return Err(StreamError::Garbage(format!(
                 "it starts with {:?}",
-                String::from_utf8_lossy(&prefix[..got])
+                text.lines().next().unwrap_or("")
             )));
         }
         let len = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]) as usize;
@@ -159,7 +177,9 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
             return Ok(None);
         }
         if len > MAX_METADATA {
-            return Err(StreamError::Garbage(format!("a message header of {len} bytes")));
+            return Err(StreamError::Garbage(format!(
+                "a message header of {len} bytes"
+            )));
         }
         let mut bytes = vec![0u8; 8 + len];
         bytes[..8].copy_from_slice(&prefix);
@@ -182,7 +202,10 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
 }
 
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.
-async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Result<usize, StreamError> {
+async fn read_full<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> Result<usize, StreamError> {
     let mut got = 0;
     while got < buf.len() {
         match reader.read(&mut buf[got..]).await {
@@ -227,7 +250,13 @@ pub fn check_schema(declared: &Schema, got: &Schema) -> Result<(), String> {
             Ok(_) => {}
         }
     }
-    let order = |s: &Schema| s.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+    let order = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if order(declared) != order(got) {
         return Err(format!(
             "the columns come in another order: declared {}; sent {}",
@@ -268,7 +297,10 @@ mod tests {
         .unwrap()
     }
 
-    async fn read_all(bytes: Vec<u8>, declared: SchemaRef) -> Result<Vec<RecordBatch>, StreamError> {
+    async fn read_all(
+        bytes: Vec<u8>,
+        declared: SchemaRef,
+    ) -> Result<Vec<RecordBatch>, StreamError> {
         let mut d = Decoder::new(std::io::Cursor::new(bytes), declared);
         let mut out = Vec::new();
         while let Some(b) = d.next().await? {
@@ -292,36 +324,57 @@ mod tests {
     #[tokio::test]
     async fn a_stream_round_trips_with_the_declared_schema() {
         let b = batch();
-        let got = read_all(stream(&[b.clone(), b.clone()], true), b.schema()).await.unwrap();
+        let got = read_all(stream(&[b.clone(), b.clone()], true), b.schema())
+            .await
+            .unwrap();
         assert_eq!(got, vec![b.clone(), b]);
     }
 
     #[tokio::test]
     async fn the_input_stream_carries_the_run_metadata() {
         let b = batch();
-        let mut d = Decoder::new(std::io::Cursor::new(stream(std::slice::from_ref(&b), true)), b.schema());
+        let mut d = Decoder::new(
+            std::io::Cursor::new(stream(std::slice::from_ref(&b), true)),
+            b.schema(),
+        );
         d.next().await.unwrap();
         let schema = d.decoder.schema().unwrap();
-        assert_eq!(schema.metadata().get(META_RUN_ID).map(String::as_str), Some("r1"));
+        assert_eq!(
+            schema.metadata().get(META_RUN_ID).map(String::as_str),
+            Some("r1")
+        );
     }
 
     #[tokio::test]
     async fn a_stream_without_its_end_marker_is_cut() {
         let b = batch();
-        let e = read_all(stream(std::slice::from_ref(&b), false), b.schema()).await.unwrap_err();
+        let e = read_all(stream(std::slice::from_ref(&b), false), b.schema())
+            .await
+            .unwrap_err();
         assert_eq!(e, StreamError::ClosedEarly);
         let mut half = stream(std::slice::from_ref(&b), true);
         half.truncate(half.len() / 2);
-        assert_eq!(read_all(half, b.schema()).await.unwrap_err(), StreamError::ClosedEarly);
+        assert_eq!(
+            read_all(half, b.schema()).await.unwrap_err(),
+            StreamError::ClosedEarly
+        );
     }
 
     #[tokio::test]
     async fn printed_text_is_garbage_named_by_its_first_bytes() {
-        let e = read_all(b"hello world\n".to_vec(), batch().schema()).await.unwrap_err();
-        assert!(matches!(&e, StreamError::Garbage(m) if m.contains("hello wo")), "{e}");
+        let e = read_all(b"hello world\n".to_vec(), batch().schema())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, StreamError::Garbage(m) if m.contains("hello wo")),
+            "{e}"
+        );
         let mut bytes = CONTINUATION.to_vec();
         bytes.extend(0x7fff_ffffu32.to_le_bytes());
-        assert!(matches!(read_all(bytes, batch().schema()).await, Err(StreamError::Garbage(_))));
+        assert!(matches!(
+            read_all(bytes, batch().schema()).await,
+            Err(StreamError::Garbage(_))
+        ));
     }
 
     #[tokio::test]
@@ -331,18 +384,35 @@ mod tests {
             Field::new("id", DataType::Utf8, true),
             Field::new("n", DataType::Float64, true),
         ]));
-        let e = read_all(stream(std::slice::from_ref(&b), true), declared).await.unwrap_err();
-        assert!(matches!(&e, StreamError::Schema(m) if m.contains("`n` is declared as Float64 but the child sent Int64")), "{e}");
+        let e = read_all(stream(std::slice::from_ref(&b), true), declared)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, StreamError::Schema(m) if m.contains("`n` is declared as Float64 but the child sent Int64")),
+            "{e}"
+        );
         let declared = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
-        let e = read_all(stream(std::slice::from_ref(&b), true), declared).await.unwrap_err();
-        assert!(matches!(&e, StreamError::Schema(m) if m.contains("column `n` (Int64) is not declared")), "{e}");
+        let e = read_all(stream(std::slice::from_ref(&b), true), declared)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, StreamError::Schema(m) if m.contains("column `n` (Int64) is not declared")),
+            "{e}"
+        );
     }
 
     #[tokio::test]
     async fn nulls_in_a_non_nullable_column_are_refused() {
-        let b = RecordBatch::try_from_iter([("id", Arc::new(StringArray::from(vec![Some("a"), None])) as _)]).unwrap();
+        let b = RecordBatch::try_from_iter([(
+            "id",
+            Arc::new(StringArray::from(vec![Some("a"), None])) as _,
+        )])
+        .unwrap();
         let declared = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
         let e = read_all(stream(&[b], true), declared).await.unwrap_err();
-        assert!(matches!(&e, StreamError::Schema(m) if m.contains("`id` is declared `nullable = false`")), "{e}");
+        assert!(
+            matches!(&e, StreamError::Schema(m) if m.contains("`id` is declared `nullable = false`")),
+            "{e}"
+        );
     }
 }

@@ -126,11 +126,17 @@ async fn read_output<R: tokio::io::AsyncRead + Unpin>(
 impl Io {
     async fn push(&mut self, batch: &RecordBatch) -> Result<Vec<RecordBatch>, RunError> {
         let Some(encoder) = self.encoder.as_mut() else {
-            return Err(RunError::msg("a batch arrived after the end of the exec stream"));
+            return Err(RunError::msg(
+                "a batch arrived after the end of the exec stream",
+            ));
         };
         let bytes = encoder.encode(batch)?;
         let mut out = Vec::new();
-        match self.child.write(&bytes, Some(&mut self.output), &mut out).await {
+        match self
+            .child
+            .write(&bytes, Some(&mut self.output), &mut out)
+            .await
+        {
             Ok(true) => {}
             // Cancelled: the runtime is stopping and drops this transform (killing the child).
             Ok(false) => return Ok(Vec::new()),
@@ -151,7 +157,11 @@ impl Io {
         if let Some(encoder) = self.encoder.take() {
             let bytes = encoder.finish()?;
             let mut out = Vec::new();
-            match self.child.write(&bytes, Some(&mut self.output), &mut out).await {
+            match self
+                .child
+                .write(&bytes, Some(&mut self.output), &mut out)
+                .await
+            {
                 Ok(true) => self.child.close_stdin(),
                 Ok(false) => return Ok(None),
                 Err(e) => return Err(self.child.write_failure(e).await),
@@ -211,10 +221,7 @@ impl Transform for ExecTransform {
         })
     }
 
-    fn push<'a>(
-        &'a self,
-        batch: RecordBatch,
-    ) -> BoxFuture<'a, Result<Vec<RecordBatch>, RunError>> {
+    fn push<'a>(&'a self, batch: RecordBatch) -> BoxFuture<'a, Result<Vec<RecordBatch>, RunError>> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
             let State::Running(io) = &mut *state else {

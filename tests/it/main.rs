@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod delta;
 mod e2e;
+mod exec;
 mod ops;
 mod pipelines;
 mod shard;

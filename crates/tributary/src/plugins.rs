@@ -14,9 +14,11 @@ pub fn registry() -> Registry {
     r.transform::<transform_filter::Filter>();
     r.transform::<transform_explode_messages::ExplodeMessages>();
     r.transform::<transform_pseudonymize::Pseudonymize>();
+    r.transform::<plugin_exec::ExecTransformPlugin>();
     r.sink::<sink_parquet::Parquet>();
     r.sink::<sink_ndjson::Ndjson>();
     r.sink::<sink_stdout::Stdout>();
+    r.sink::<plugin_exec::ExecSinkPlugin>();
     #[cfg(feature = "delta")]
     r.sink::<sink_delta::Delta>();
     r

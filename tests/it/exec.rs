@@ -1,0 +1,447 @@
+//! `exec` transforms and sinks with real Python children (the venv's pyarrow): the scripts are
+//! in `tests/exec/`, the source is the embedded Graph emulator.
+
+use std::path::{Path, PathBuf};
+
+use crate::{root, run, tributary};
+
+const SOURCE: &str = r#"
+[sources.pages]
+type         = "graph_conversations"
+base_url     = "embedded"
+pages        = ["104857600000001", "104857600000002"]
+access_token = "demo-token"
+platforms    = ["messenger", "instagram"]
+folders      = ["inbox", "other"]
+page_size    = 25
+requests_per_second_per_page = 0
+"#;
+
+/// `command = [python, tests/exec/<script>]` as TOML.
+fn command(script: &str) -> String {
+    let python = tributary_testkit::python();
+    let script = root().join("tests/exec").join(script);
+    format!(
+        "command = [{:?}, {:?}]",
+        python.display().to_string(),
+        script.display().to_string()
+    )
+}
+
+/// Writes `body` (after the source) as `p.toml` in a fresh folder.
+fn pipeline(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, format!("{SOURCE}\n{body}")).unwrap();
+    (dir, file)
+}
+
+fn ndjson_rows(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn exec_transform_adds_a_column_and_drops_rows() {
+    let (_dir, file) = pipeline(&format!(
+        r#"
+[transforms.lang]
+type   = "exec"
+inputs = ["pages"]
+{}
+output = {{ add = [{{ name = "lang", type = "string" }}] }}
+
+[sinks.console]
+type   = "stdout"
+inputs = ["lang"]
+"#,
+        command("add_lang.py")
+    ));
+    let (code, stdout, stderr) = run(tributary().arg("run").arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let rows = ndjson_rows(&stdout);
+
+    // The same rows straight from the source, to compare against.
+    let (_dir2, plain) = pipeline("[sinks.console]\ntype = \"stdout\"\ninputs = [\"pages\"]\n");
+    let (code, all, stderr2) = run(tributary().arg("run").arg(&plain));
+    assert_eq!(code, 0, "{stderr2}");
+    let all = ndjson_rows(&all);
+    let instagram: Vec<_> = all
+        .iter()
+        .filter(|r| r["platform"] == "instagram")
+        .collect();
+    assert!(!instagram.is_empty() && instagram.len() < all.len());
+    assert_eq!(
+        rows.len(),
+        instagram.len(),
+        "every Instagram row, nothing else"
+    );
+    for row in &rows {
+        assert_eq!(row["platform"], "instagram");
+        let len = row["snippet"].as_str().unwrap_or("").chars().count();
+        let expected = if len % 2 == 0 { "even" } else { "odd" };
+        assert_eq!(row["lang"], expected, "{row}");
+    }
+    // The child's standard error is logged under the component's id.
+    assert!(
+        stderr.contains("add_lang: started") && stderr.contains("transforms.lang"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn schema_and_validate_know_the_declared_output_without_running_the_child() {
+    let (dir, file) = pipeline(&format!(
+        r#"
+[transforms.lang]
+type   = "exec"
+inputs = ["pages"]
+{}
+env    = {{ PID_FILE = "{}/started" }}
+output = {{ add = [{{ name = "lang", type = "string" }}], drop = ["snippet"] }}
+
+[sinks.console]
+type   = "stdout"
+inputs = ["lang"]
+"#,
+        command("hang.py"),
+        "${EXEC_TEST_DIR}",
+    ));
+    let (code, stdout, stderr) = run(tributary()
+        .env("EXEC_TEST_DIR", dir.path())
+        .arg("schema")
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let section = stdout.split("transforms.lang").nth(1).unwrap_or("");
+    assert!(section.contains("lang"), "{stdout}");
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_DIR", dir.path())
+        .arg("validate")
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !dir.path().join("started").exists(),
+        "schema/validate must not start the child"
+    );
+}
+
+/// The failing-child cases: exit 1, a message naming the problem, and the other sink (ndjson on
+/// disk, fed straight from the source) commits nothing.
+fn fails_and_commits_nothing(
+    script: &str,
+    extra: &str,
+    expect: &[&str],
+) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{SOURCE}
+[transforms.step]
+type   = "exec"
+inputs = ["pages"]
+{}
+{extra}
+
+[sinks.lake]
+type   = "ndjson"
+inputs = ["pages"]
+path   = "{}"
+
+[sinks.console]
+type   = "stdout"
+inputs = ["step"]
+"#,
+            command(script),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_DIR", dir.path())
+        .arg("run")
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    for e in expect {
+        assert!(stderr.contains(e), "expected `{e}` in:\n{stderr}");
+    }
+    let committed: Vec<_> = files_under(&out)
+        .into_iter()
+        .filter(|p| {
+            !p.to_string_lossy().contains("_staging") && !p.to_string_lossy().contains("/.")
+        })
+        .collect();
+    assert!(
+        committed.is_empty(),
+        "nothing may be committed: {committed:?}"
+    );
+    (dir, stderr)
+}
+
+#[test]
+fn exec_transform_that_crashes_mid_stream_fails_the_run() {
+    fails_and_commits_nothing(
+        "crash.py",
+        "",
+        &[
+            "transforms.step",
+            "exited with status 1",
+            "RuntimeError: model file is corrupt",
+        ],
+    );
+}
+
+#[test]
+fn exec_transform_that_hangs_is_killed_after_its_timeout_and_reaped() {
+    let (dir, _) = fails_and_commits_nothing(
+        "hang.py",
+        "timeout_secs = 2\nenv = { PID_FILE = \"${EXEC_TEST_DIR}/pid\" }",
+        &["transforms.step", "`timeout_secs`", "hang: waiting forever"],
+    );
+    // tributary has exited: its child must be gone, neither running nor left as a zombie.
+    let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
+    for _ in 0..20 {
+        if !proc.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+    panic!("the hung child {pid} is still there: {stat}");
+}
+
+#[test]
+fn exec_transform_with_the_wrong_schema_names_the_column() {
+    fails_and_commits_nothing(
+        "wrong_schema.py",
+        "",
+        &["column `message_count` is declared as Int64 but the child sent Utf8"],
+    );
+}
+
+#[test]
+fn exec_transform_that_prints_on_stdout_is_told_to_use_stderr() {
+    fails_and_commits_nothing(
+        "garbage.py",
+        "",
+        &["not an Arrow IPC stream", "loading model", "standard error"],
+    );
+}
+
+#[test]
+fn a_missing_program_is_a_run_error_with_the_fix() {
+    let (_dir, file) = pipeline(
+        r#"
+[transforms.step]
+type    = "exec"
+inputs  = ["pages"]
+command = ["no-such-program-xyz", "x.py"]
+
+[sinks.console]
+type   = "stdout"
+inputs = ["step"]
+"#,
+    );
+    let (code, _, stderr) = run(tributary().arg("run").arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot start `no-such-program-xyz x.py`") && stderr.contains("PATH"),
+        "{stderr}"
+    );
+}
+
+fn csv_sink(dir: &Path, extra: &str) -> PathBuf {
+    let file = dir.join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{SOURCE}
+[sinks.csv]
+type   = "exec"
+inputs = ["pages"]
+{}
+env    = {{ OUT_DIR = "{}", SECRET = "${{EXEC_TEST_SECRET}}" }}
+{extra}
+
+[sinks.lake]
+type   = "ndjson"
+inputs = ["pages"]
+path   = "{}"
+"#,
+            command("to_csv.py"),
+            dir.display(),
+            dir.join("lake").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+const SECRET: &str = "sk-live-0123456789abcdef";
+
+#[test]
+fn exec_sink_writes_a_csv_and_secrets_stay_in_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "");
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .env("FB_PAGE_TOKEN", "parent-only-token")
+        .args(["-vv", "run"])
+        .arg(&file)
+        .args(["--shard", "0/1"]));
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
+    let lake_rows: usize = files_under(&dir.path().join("lake"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    assert!(lake_rows > 0);
+    assert_eq!(csv.lines().count(), lake_rows + 1, "a header and every row");
+
+    let child: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("child.json")).unwrap())
+            .unwrap();
+    let env = &child["env"];
+    assert_eq!(
+        env["SECRET"], SECRET,
+        "the secret reaches the child's environment"
+    );
+    assert!(
+        env.get("FB_PAGE_TOKEN").is_none(),
+        "nothing else is inherited: {env}"
+    );
+    assert_eq!(env["TRIBUTARY_COMPONENT"], "sinks.csv");
+    assert_eq!(env["TRIBUTARY_SHARD"], "0/1");
+    let run_id = env["TRIBUTARY_RUN_ID"].as_str().unwrap();
+    assert!(!run_id.is_empty());
+    assert_eq!(child["metadata"]["tributary.run_id"], run_id);
+    assert_eq!(child["metadata"]["tributary.component"], "sinks.csv");
+    assert!(!child["cmdline"].as_str().unwrap().contains(SECRET));
+    // The child printed its secret on standard error: logged, masked.
+    assert!(stderr.contains("to_csv: using secret ***"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+/// Committed `.ndjson` files under `dir` (staging excluded).
+fn committed_ndjson(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .filter(|p| !p.to_string_lossy().contains("_staging"))
+        .collect()
+}
+
+#[test]
+fn exec_sink_config_is_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "env2 = 1");
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .arg("validate")
+        .arg(&file));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown key `env2`"), "{stderr}");
+}
+
+/// With `[pipeline] state` every sink prepares before any commits: an exec sink whose child
+/// fails after reading the whole stream stops the other sinks' commit.
+#[test]
+fn a_failing_exec_sink_fails_the_run_and_the_other_sink_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("OUT_DIR =", "EXIT_STATUS = \"3\", OUT_DIR =")
+        + &format!(
+            "\n[pipeline]\nstate = \"{}\"\n",
+            dir.path().join("state.json").display()
+        );
+    std::fs::write(&file, text).unwrap();
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .arg("run")
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("sinks.csv") && stderr.contains("exited with status 3"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert!(!dir.path().join("rows.csv").exists());
+    let committed = committed_ndjson(&dir.path().join("lake"));
+    assert!(committed.is_empty(), "{committed:?}");
+}
+
+/// A sink child that dies while the stream is still flowing fails the run before the commit
+/// barrier, with or without a state.
+#[test]
+fn an_exec_sink_that_dies_mid_stream_stops_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "");
+    // Many small batches, so the stream is still flowing when the child is gone.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("page_size    = 25", "page_size    = 1")
+        .replace("OUT_DIR =", "EXIT_EARLY = \"1\", OUT_DIR =");
+    std::fs::write(&file, text).unwrap();
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .arg("run")
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("sinks.csv") && stderr.contains("stopped reading its input"),
+        "{stderr}"
+    );
+    let committed = committed_ndjson(&dir.path().join("lake"));
+    assert!(committed.is_empty(), "{committed:?}");
+}
+
+#[test]
+fn a_dry_run_runs_exec_transforms_but_not_exec_sinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "[sinks.csv]\ntype   = \"exec\"\ninputs = [\"pages\"]",
+        &format!(
+            "[transforms.lang]\ntype = \"exec\"\ninputs = [\"pages\"]\n{}\noutput = {{ add = [{{ name = \"lang\", type = \"utf8\" }}] }}\n\n[sinks.csv]\ntype   = \"exec\"\ninputs = [\"lang\"]",
+            command("add_lang.py")
+        ),
+    );
+    std::fs::write(&file, text).unwrap();
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .args(["run", "--dry-run"])
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("add_lang: started"),
+        "the transform ran: {stderr}"
+    );
+    assert!(
+        !dir.path().join("child.json").exists(),
+        "the sink's child was not started"
+    );
+}

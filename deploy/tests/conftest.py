@@ -6,9 +6,11 @@ deploy/requirements.txt; only tributary itself is faked where a test needs a cho
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +60,9 @@ class FakeTributary:
     log: Path
 
     def set_exits(self, exits: dict[str, list[int]]) -> None:
-        import json
-
         os.environ["FAKE_TRIBUTARY_EXITS"] = json.dumps(exits)
 
     def calls(self, key: str | None = None) -> list[dict]:
-        import json
-
         if not self.log.exists():
             return []
         calls = [json.loads(line) for line in self.log.read_text().splitlines()]
@@ -96,7 +94,8 @@ def assert_token_only_in_env(calls: list[dict]) -> None:
 
 @pytest.fixture(scope="session")
 def tributary_bin() -> Path:
-    """The real binary cargo built (`make test` passes TRIBUTARY_BIN after `cargo nextest`).
+    """The real CLI cargo built (`make test` passes TRIBUTARY_BIN: the tests package's
+    `tributary-cli`, which is tributary's main, built by `cargo nextest`).
 
     Skips when run by hand without TRIBUTARY_BIN; fails when TRIBUTARY_BIN names a missing file,
     so `make test` cannot skip it silently.
@@ -119,3 +118,65 @@ def pytest_configure(config):
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
     # Dagster keeps run history in DAGSTER_HOME; the tests use an ephemeral instance instead.
     os.environ.pop("DAGSTER_HOME", None)
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(os.environ.get("AIRFLOW_HOME", ""), ignore_errors=True)
+
+
+EMULATOR_PIPELINE = """
+[pipeline]
+name = "deploy-test"
+
+[sources.pages]
+type         = "graph_conversations"
+base_url     = "embedded"     # the deterministic Graph emulator, in-process: same data per run
+pages        = ["104857600000001", "104857600000002", "104857600000003", "104857600000004"]
+access_token = "${FB_PAGE_TOKEN}"
+messages     = { max = 5 }
+requests_per_second_per_page = 50
+
+[sinks.lake]
+type         = "parquet"
+inputs       = ["pages"]
+path         = "OUT"
+partition_by = ["platform", "folder"]
+"""
+
+
+@dataclass
+class EmulatorPipeline:
+    path: Path
+    out: Path
+    rows_unsharded: int
+
+
+@pytest.fixture
+def emulator_pipeline(tributary_bin, tmp_path, monkeypatch) -> EmulatorPipeline:
+    """A pipeline on the embedded emulator, the real binary first on PATH as `tributary`, and the
+    row count of one unsharded run to compare the shards' sum with."""
+    out = tmp_path / "lake"
+    path = tmp_path / "pipeline.toml"
+    path.write_text(EMULATOR_PIPELINE.replace("OUT", str(out)))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "tributary").symlink_to(tributary_bin)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FB_PAGE_TOKEN", "demo-token")  # the token the embedded emulator grants
+    report = tmp_path / "unsharded.json"
+    unsharded = _unsharded_copy(path, tmp_path)
+    subprocess.run(
+        [str(tributary_bin), "-q", "run", str(unsharded), "--report", str(report)], check=True
+    )
+    rows = sum(s["report"]["rows"] for s in json.loads(report.read_text())["sinks"])
+    assert rows > 0
+    return EmulatorPipeline(path, out, rows)
+
+
+def _unsharded_copy(path: Path, tmp_path: Path) -> Path:
+    """The same pipeline writing elsewhere, so the shards' output directory starts empty."""
+    copy = tmp_path / "unsharded.toml"
+    copy.write_text(path.read_text().replace(str(tmp_path / "lake"), str(tmp_path / "unsharded")))
+    return copy

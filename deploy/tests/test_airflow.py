@@ -116,3 +116,36 @@ def test_pipeline_error_in_validate_stops_the_run_before_any_shard(airflow_db, f
     assert len(fake_tributary.calls("validate")) == 1
     assert [c for c in fake_tributary.calls() if c["key"] != "validate"] == []
     assert dr.state == "failed"
+
+
+def test_real_tributary_shards_together_write_what_one_run_writes(
+    airflow_db, emulator_pipeline, monkeypatch
+):
+    """The real binary on the embedded emulator, 3 shards: every mapped task succeeds, their
+    reports (the tasks' XCom) add up to an unsharded run, and the files carry their shard.
+    (3, because the emulator's 4 Pages all hash to one shard of 2 or of 4.)"""
+    from airflow.models.xcom import XComModel
+
+    monkeypatch.setenv("TRIBUTARY_PIPELINE", str(emulator_pipeline.path))
+    monkeypatch.setenv("TRIBUTARY_SHARDS", "3")
+    bag, _ = load_dagbag()
+    dr, tis = run_dag_test(bag.dags[DAG_ID])
+    assert dr.state == "success", {k: ti.state for k, ti in tis.items()}
+    assert sorted(k for k in tis if k[0] == "extract") == [("extract", k) for k in range(3)]
+    from airflow.utils.session import create_session
+
+    rows = 0
+    with create_session() as session:
+        for k in range(3):
+            query = XComModel.get_many(
+                run_id=dr.run_id, key="return_value", dag_ids=DAG_ID, task_ids="extract",
+                map_indexes=k,
+            )
+            (xcom,) = session.scalars(query).all()
+            (sink,) = XComModel.deserialize_value(xcom)
+            assert sink["report"]["rows"] > 0, f"shard {k}/3 wrote nothing"
+            rows += sink["report"]["rows"]
+    assert rows == emulator_pipeline.rows_unsharded
+    names = {p.name for p in emulator_pipeline.out.rglob("*.parquet")}
+    for k in range(3):
+        assert any(f"-s{k}of3-" in n for n in names), names

@@ -110,3 +110,25 @@ def test_exit_codes_decide_retries(fake_tributary, asset_without_retry_delay, ex
         assert mat.metadata["rows"].value == 10
     assert calls[0]["argv"][:3] == ["--log-format", "json", "run"]
     assert_token_only_in_env(calls)
+
+
+def test_real_tributary_partitions_together_write_what_one_run_writes(
+    emulator_pipeline, monkeypatch
+):
+    """The real binary on the embedded emulator, 3 shards as 3 partitions: each materializes rows
+    and together they add up to an unsharded run (3: the emulator's 4 Pages all hash to one shard
+    of 2 or of 4)."""
+    monkeypatch.setenv("TRIBUTARY_PIPELINE", str(emulator_pipeline.path))
+    monkeypatch.setenv("TRIBUTARY_SHARDS", "3")
+    module, _ = load_module()
+    asset = module.defs.resolve_assets_def("graph_conversations")
+    assert asset.partitions_def.get_partition_keys() == ["0", "1", "2"]
+    rows = 0
+    for shard in ("0", "1", "2"):
+        result, _ = materialize(asset, shard)
+        assert result.success
+        (mat,) = result.asset_materializations_for_node("graph_conversations")
+        assert mat.metadata["shard"].value == f"{shard}/3"
+        assert mat.metadata["rows"].value > 0, f"shard {shard}/3 wrote nothing"
+        rows += mat.metadata["rows"].value
+    assert rows == emulator_pipeline.rows_unsharded

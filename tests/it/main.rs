@@ -8,6 +8,7 @@ mod e2e;
 mod exec;
 mod ops;
 mod pipelines;
+mod privacy;
 mod shard;
 mod stdout;
 

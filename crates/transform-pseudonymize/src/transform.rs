@@ -11,12 +11,12 @@
 //! for all but the first occurrence. The memo lives for one batch only, so memory stays bounded by
 //! the batch and no raw value outlives it.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, RecordBatch, StringArray, StructArray, new_null_array,
+    Array, ArrayRef, AsArray, ListArray, RecordBatch, StringArray, StringBuilder, StructArray,
+    new_null_array,
 };
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -26,6 +26,10 @@ use tributary_core::RunError;
 use tributary_core::plugin::Transform;
 
 use crate::plan::Node;
+
+/// A per-batch memo keyed by values people chose (usernames): foldhash is several times faster
+/// than SipHash on short strings and, seeded per process, still not predictable from outside.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -108,7 +112,8 @@ pub fn mask_of(chars: usize) -> &'static str {
 /// Pseudonyms computed so far in one batch, by value.
 struct Memo<'a> {
     mac: &'a Hmac<Sha256>,
-    digests: Vec<[u8; PSEUDONYM_LEN]>,
+    /// Every pseudonym computed, [`PSEUDONYM_LEN`] characters each: slot `i` is pseudonym `i`.
+    hex: String,
     raw: HashMap<&'a str, u32>,
     normalized: HashMap<String, u32>,
 }
@@ -117,33 +122,42 @@ impl<'a> Memo<'a> {
     fn new(mac: &'a Hmac<Sha256>) -> Self {
         Self {
             mac,
-            digests: Vec::new(),
-            raw: HashMap::new(),
-            normalized: HashMap::new(),
+            hex: String::new(),
+            raw: HashMap::default(),
+            normalized: HashMap::default(),
         }
     }
 
-    fn get(&mut self, value: &'a str, normalize: bool) -> &[u8; PSEUDONYM_LEN] {
-        let (mac, digests) = (self.mac, &mut self.digests);
+    /// The slot of the pseudonym of `value` (normalised first if `normalize`).
+    fn slot(&mut self, value: &'a str, normalize: bool) -> u32 {
+        let (mac, hex) = (self.mac, &mut self.hex);
         let mut compute = |bytes: &[u8]| {
-            digests.push(pseudonym(mac, bytes));
-            // A batch holds far fewer than 2^32 values (its offsets are i32).
-            (digests.len() - 1) as u32
+            let slot = hex.len() / PSEUDONYM_LEN;
+            // Hex digits are ASCII: the check cannot fail (and costs 64 bytes).
+            hex.push_str(std::str::from_utf8(&pseudonym(mac, bytes)).unwrap_or_default());
+            // A batch holds far fewer than 2^32 distinct values (its offsets are i32).
+            slot as u32
         };
-        let index = match normalize.then(|| normalize_email(value)).flatten() {
+        match normalize.then(|| normalize_email(value)).flatten() {
             Some(n) => match self.normalized.entry(n) {
                 Entry::Occupied(e) => *e.get(),
                 Entry::Vacant(e) => {
-                    let i = compute(e.key().as_bytes());
-                    *e.insert(i)
+                    let slot = compute(e.key().as_bytes());
+                    *e.insert(slot)
                 }
             },
             None => match self.raw.entry(value) {
                 Entry::Occupied(e) => *e.get(),
                 Entry::Vacant(e) => *e.insert(compute(value.as_bytes())),
             },
-        };
-        &self.digests[index as usize]
+        }
+    }
+
+    fn pseudonym(&self, slot: u32) -> &str {
+        let start = slot as usize * PSEUDONYM_LEN;
+        self.hex
+            .get(start..start + PSEUDONYM_LEN)
+            .unwrap_or_default()
     }
 }
 
@@ -163,21 +177,27 @@ fn hash_strings<'a>(
     if valid.saturating_mul(PSEUDONYM_LEN) > i32::MAX as usize {
         return Err(too_large("pseudonyms"));
     }
-    let mut values: Vec<u8> = Vec::with_capacity(valid * PSEUDONYM_LEN);
-    let mut offsets: Vec<i32> = Vec::with_capacity(strings.len() + 1);
-    offsets.push(0);
+    let mut out = StringBuilder::with_capacity(strings.len(), valid * PSEUDONYM_LEN);
+    // The two values seen last, with their slots: a thread's two people alternate in `from` and
+    // `to` and repeat across the rows of a thread, so most lookups end here, without hashing.
+    let mut recent: [(&str, u32); 2] = [("", u32::MAX); 2];
     for i in 0..strings.len() {
-        if strings.is_valid(i) {
-            values.extend_from_slice(memo.get(strings.value(i), normalize));
+        if strings.is_null(i) {
+            out.append_null();
+            continue;
         }
-        // Bounded by the check above.
-        offsets.push(values.len() as i32);
+        let value = strings.value(i);
+        let slot = match recent.iter().find(|(v, s)| *s != u32::MAX && *v == value) {
+            Some((_, slot)) => *slot,
+            None => {
+                let slot = memo.slot(value, normalize);
+                recent = [(value, slot), recent[0]];
+                slot
+            }
+        };
+        out.append_value(memo.pseudonym(slot));
     }
-    Ok(StringArray::try_new(
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Buffer::from_vec(values),
-        strings.nulls().cloned(),
-    )?)
+    Ok(out.finish())
 }
 
 /// `strings` with every valid value replaced by the mask of its length class; nulls stay null.

@@ -12,13 +12,14 @@
 //! the batch and no raw value outlives it.
 
 use std::collections::hash_map::Entry;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, ListArray, RecordBatch, StringArray, StringBuilder, StructArray,
     new_null_array,
 };
-use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -167,21 +168,21 @@ fn too_large(what: &str) -> RunError {
     ))
 }
 
-/// `strings` with every valid value replaced by its pseudonym; nulls stay null.
+/// Rows `rows` of `strings`, every valid value replaced by its pseudonym; nulls stay null.
 fn hash_strings<'a>(
     strings: &'a StringArray,
+    rows: Range<usize>,
     normalize: bool,
     memo: &mut Memo<'a>,
 ) -> Result<StringArray, RunError> {
-    let valid = strings.len() - strings.null_count();
-    if valid.saturating_mul(PSEUDONYM_LEN) > i32::MAX as usize {
+    if rows.len().saturating_mul(PSEUDONYM_LEN) > i32::MAX as usize {
         return Err(too_large("pseudonyms"));
     }
-    let mut out = StringBuilder::with_capacity(strings.len(), valid * PSEUDONYM_LEN);
+    let mut out = StringBuilder::with_capacity(rows.len(), rows.len() * PSEUDONYM_LEN);
     // The two values seen last, with their slots: a thread's two people alternate in `from` and
     // `to` and repeat across the rows of a thread, so most lookups end here, without hashing.
     let mut recent: [(&str, u32); 2] = [("", u32::MAX); 2];
-    for i in 0..strings.len() {
+    for i in rows {
         if strings.is_null(i) {
             out.append_null();
             continue;
@@ -200,22 +201,18 @@ fn hash_strings<'a>(
     Ok(out.finish())
 }
 
-/// `strings` with every valid value replaced by the mask of its length class; nulls stay null.
-fn mask_strings(strings: &StringArray) -> Result<StringArray, RunError> {
-    let mut values: Vec<u8> = Vec::new();
-    let mut offsets: Vec<i32> = Vec::with_capacity(strings.len() + 1);
-    offsets.push(0);
-    for i in 0..strings.len() {
-        if strings.is_valid(i) {
-            values.extend_from_slice(mask_of(strings.value(i).chars().count()).as_bytes());
+/// Rows `rows` of `strings`, every valid value replaced by the mask of its length class; nulls
+/// stay null.
+fn mask_strings(strings: &StringArray, rows: Range<usize>) -> StringArray {
+    let mut out = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+    for i in rows {
+        if strings.is_null(i) {
+            out.append_null();
+        } else {
+            out.append_value(mask_of(strings.value(i).chars().count()));
         }
-        offsets.push(i32::try_from(values.len()).map_err(|_| too_large("masks"))?);
     }
-    Ok(StringArray::try_new(
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Buffer::from_vec(values),
-        strings.nulls().cloned(),
-    )?)
+    out.finish()
 }
 
 fn mismatch(what: &str) -> RunError {
@@ -224,39 +221,40 @@ fn mismatch(what: &str) -> RunError {
     ))
 }
 
-/// `array` rewritten by `node`.
+/// Rows `rows` of `array`, rewritten by `node`.
+///
+/// A range rather than a sliced array: a list's child rows are a range of its (unsliced) child
+/// array, and rewriting only that range keeps a small slice of a large batch cheap, while every
+/// string hashed still borrows from the batch (the memo keys live as long as the batch).
 fn rewrite<'a>(
     node: &Node,
     array: &'a ArrayRef,
+    rows: Range<usize>,
     memo: &mut Memo<'a>,
 ) -> Result<ArrayRef, RunError> {
+    let strings = || {
+        array
+            .as_string_opt::<i32>()
+            .ok_or_else(|| mismatch("non-string column"))
+    };
     Ok(match node {
-        Node::Keep => array.clone(),
-        Node::Drop => new_null_array(array.data_type(), array.len()),
-        Node::Hash { normalize } => {
-            let strings = array
-                .as_string_opt::<i32>()
-                .ok_or_else(|| mismatch("non-string column"))?;
-            Arc::new(hash_strings(strings, *normalize, memo)?)
-        }
-        Node::Mask => {
-            let strings = array
-                .as_string_opt::<i32>()
-                .ok_or_else(|| mismatch("non-string column"))?;
-            Arc::new(mask_strings(strings)?)
-        }
+        Node::Keep => array.slice(rows.start, rows.len()),
+        Node::Drop => new_null_array(array.data_type(), rows.len()),
+        Node::Hash { normalize } => Arc::new(hash_strings(strings()?, rows, *normalize, memo)?),
+        Node::Mask => Arc::new(mask_strings(strings()?, rows)),
         Node::Struct(children) => {
             let parent = array
                 .as_struct_opt()
                 .ok_or_else(|| mismatch("non-struct column"))?;
             let mut columns = Vec::with_capacity(children.len());
+            // A struct's children are aligned with its rows (arrow-rs slices them with it).
             for (child, column) in children.iter().zip(parent.columns()) {
-                columns.push(rewrite(child, column, memo)?);
+                columns.push(rewrite(child, column, rows.clone(), memo)?);
             }
             Arc::new(StructArray::try_new(
                 parent.fields().clone(),
                 columns,
-                parent.nulls().cloned(),
+                parent.nulls().map(|n| n.slice(rows.start, rows.len())),
             )?)
         }
         Node::List(item) => {
@@ -266,13 +264,21 @@ fn rewrite<'a>(
             let DataType::List(field) = list.data_type() else {
                 return Err(mismatch("non-list column"));
             };
-            // The whole child array is rewritten (a sliced list's offsets still point into it).
-            let values = rewrite(item, list.values(), memo)?;
+            let offsets = list
+                .value_offsets()
+                .get(rows.start..=rows.end)
+                .ok_or_else(|| mismatch("list shorter than its batch"))?;
+            let (first, last) = match (offsets.first(), offsets.last()) {
+                (Some(first), Some(last)) => (*first, *last),
+                _ => (0, 0),
+            };
+            let values = rewrite(item, list.values(), first as usize..last as usize, memo)?;
+            let rebased: Vec<i32> = offsets.iter().map(|o| o - first).collect();
             Arc::new(ListArray::try_new(
                 field.clone(),
-                list.offsets().clone(),
+                OffsetBuffer::new(ScalarBuffer::from(rebased)),
                 values,
-                list.nulls().cloned(),
+                list.nulls().map(|n| n.slice(rows.start, rows.len())),
             )?)
         }
     })
@@ -293,7 +299,7 @@ impl Transform for PseudonymizeTransform {
         let mut memo = Memo::new(&self.mac);
         let mut columns = Vec::with_capacity(self.columns.len());
         for (node, column) in self.columns.iter().zip(batch.columns()) {
-            columns.push(rewrite(node, column, &mut memo)?);
+            columns.push(rewrite(node, column, 0..column.len(), &mut memo)?);
         }
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }

@@ -3,7 +3,7 @@
 //! `cargo bench -p transform-pseudonymize --bench pseudonymize` (pin it with `taskset -c 0` for
 //! one core). Times `apply` with the default plan on the same 8,192-thread batch the `filter` and
 //! `explode_messages` benches use (2 participants, 2 senders, 20 messages with a sender and a
-//! recipient per thread: 88 participant structs a thread, 176 strings to hash), then on the
+//! recipient per thread: 44 participant structs a thread, 88 strings to hash), then on the
 //! 163,840 message rows `explode_messages` makes of it. Prints the median and best of many runs
 //! as rows per second, and the cost without the per-batch memo (every value hashed: the worst
 //! case, a batch in which no value repeats).

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::config::{
     DEFAULT_HEAVY_THRESHOLD, DEFAULT_MAX_LIMIT, DEFAULT_MESSAGES_PER_THREAD, DEFAULT_PAGES,
     DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEMO_TOKEN, EmulatorConfig, Faults, InjectedError,
-    Latency, MessageCount, ThreadCount, ThrottleCode, Trigger, TruncateMode,
+    Latency, LimiterModel, MessageCount, ThreadCount, ThrottleCode, Trigger, TruncateMode,
 };
 
 /// The standalone emulator's command-line options.
@@ -46,6 +46,31 @@ pub struct EmulateArgs {
     /// Error for calls beyond the rate limit: 613, 80006 or alternate.
     #[arg(long, default_value = "613")]
     pub rate_limit_code: String,
+    /// How the per-page limit counts calls: token-bucket (burst of max(1, rate)),
+    /// sliding-window (at most rate × window calls in any rolling window), fixed-window (per
+    /// wall-clock-aligned window), or usage (the token bucket plus a business-use-case pool of
+    /// --usage-budget calls per rolling --usage-window-secs, reported in the usage headers).
+    #[arg(long, default_value = "token-bucket")]
+    pub limiter: String,
+    /// Window of the sliding-window and fixed-window limiters, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// Rolling window of the usage limiter's pool, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub usage_window_secs: u64,
+    /// Calls per page allowed in the usage limiter's window.
+    #[arg(long, default_value_t = 100)]
+    pub usage_budget: u32,
+    /// Calls per second allowed across all pages together (code 4 beyond it); 0 = no app limit.
+    #[arg(long, default_value_t = 0.0)]
+    pub app_rate_limit: f64,
+    /// Network jitter on the way in: each request reaches the limiters after a random delay
+    /// of up to this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub arrival_jitter_ms: u64,
+    /// Throttle every call (613) between FROM and TO seconds after start, e.g. `5-15`.
+    #[arg(long, value_name = "FROM-TO")]
+    pub throttle_storm: Option<String>,
     /// Latency added to every Graph response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -136,6 +161,43 @@ impl EmulateArgs {
             other => bail!("--truncate-mode must be close-early or short-body, not `{other}`"),
         };
         faults.equal_times_every = self.equal_times_every;
+        if let Some(storm) = &self.throttle_storm {
+            let parsed = storm
+                .split_once('-')
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+                })
+                .filter(|(a, b)| a.is_finite() && b.is_finite() && *a >= 0.0 && b > a);
+            let Some((from, to)) = parsed else {
+                bail!(
+                    "--throttle-storm must look like FROM-TO in seconds, e.g. 5-15, not `{storm}`"
+                );
+            };
+            faults.throttle_storm =
+                Some((Duration::from_secs_f64(from), Duration::from_secs_f64(to)));
+        }
+        if self.window_ms == 0 || self.usage_window_secs == 0 || self.usage_budget == 0 {
+            bail!("--window-ms, --usage-window-secs and --usage-budget must be at least 1");
+        }
+        let limiter = match self.limiter.as_str() {
+            "token-bucket" => LimiterModel::TokenBucket,
+            "sliding-window" => LimiterModel::SlidingWindow {
+                window: Duration::from_millis(self.window_ms),
+            },
+            "fixed-window" => LimiterModel::FixedWindow {
+                window: Duration::from_millis(self.window_ms),
+            },
+            "usage" => LimiterModel::Usage {
+                window: Duration::from_secs(self.usage_window_secs),
+                budget: self.usage_budget,
+            },
+            other => bail!(
+                "--limiter must be token-bucket, sliding-window, fixed-window or usage, not `{other}`"
+            ),
+        };
+        if !self.app_rate_limit.is_finite() || self.app_rate_limit < 0.0 {
+            bail!("--app-rate-limit must be 0 (off) or a positive number of calls per second");
+        }
         let rate_limit_code = match self.rate_limit_code.as_str() {
             "613" => ThrottleCode::Code613,
             "80006" => ThrottleCode::Code80006,
@@ -174,6 +236,9 @@ impl EmulateArgs {
             heavy_threshold: self.heavy_threshold,
             rate_limit_per_page: (self.rate_limit > 0.0).then_some(self.rate_limit),
             rate_limit_code,
+            limiter,
+            app_rate_limit: (self.app_rate_limit > 0.0).then_some(self.app_rate_limit),
+            arrival_jitter: Duration::from_millis(self.arrival_jitter_ms),
             latency,
             faults,
             ..EmulatorConfig::default()

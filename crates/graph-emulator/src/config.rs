@@ -163,6 +163,37 @@ pub enum ThrottleCode {
     Alternate,
 }
 
+/// How the per-page rate limiter counts calls. Meta documents "2 calls per second per Page"
+/// without saying how it counts; each model is one honest reading of that sentence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LimiterModel {
+    /// A token bucket refilled at the rate and holding `max(1, rate)` tokens: a burst of that
+    /// size passes at once.
+    #[default]
+    TokenBucket,
+    /// At most `floor(rate × window)` calls (at least 1) in any rolling window.
+    SlidingWindow {
+        /// Length of the window (1 s reads "2 calls per second" literally).
+        window: Duration,
+    },
+    /// At most `floor(rate × window)` calls (at least 1) per window aligned to the wall clock
+    /// (a naive per-second counter: two calls at x.999 s and two at (x+1).001 s all pass).
+    FixedWindow {
+        /// Length of each window.
+        window: Duration,
+    },
+    /// Business-use-case style: the per-second token bucket plus a pool of `budget` calls
+    /// per rolling `window`, reported as a percentage in `X-Business-Use-Case-Usage`. At 100 %
+    /// every call is refused with 80006 and `estimated_time_to_regain_access`; refused calls
+    /// count too, so a client calling while blocked extends its own block.
+    Usage {
+        /// Length of the rolling window of the pool.
+        window: Duration,
+        /// Calls allowed per window.
+        budget: u32,
+    },
+}
+
 /// Artificial latency added before each Graph response (not `/__emulator/` routes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Latency {
@@ -320,6 +351,9 @@ pub struct Faults {
     /// When `Some(n)`: the threads at index `k*n - 1` and `k*n` of every unit share one
     /// `updated_time` — set `n` to the client's page size for ties across each page boundary.
     pub equal_times_every: Option<usize>,
+    /// A throttle storm: every Graph call that arrives between these two offsets from the
+    /// emulator's start is answered with 613, whatever the rate.
+    pub throttle_storm: Option<(Duration, Duration)>,
 }
 
 impl Faults {
@@ -373,6 +407,15 @@ pub struct EmulatorConfig {
     pub rate_limit_per_page: Option<f64>,
     /// Which throttle error the rate limiter answers with.
     pub rate_limit_code: ThrottleCode,
+    /// How the per-page limit counts calls (only with `rate_limit_per_page`).
+    pub limiter: LimiterModel,
+    /// Calls per second allowed across all pages together (any rolling second); beyond it
+    /// the answer is `(#4) Application request limit reached`. `None`: no app-wide limit.
+    pub app_rate_limit: Option<f64>,
+    /// Network jitter on the way in: the limiters see each Graph request after a delay drawn
+    /// uniformly from `[0, arrival_jitter]` (deterministic per request), so calls a client
+    /// sent evenly spaced may arrive closer together.
+    pub arrival_jitter: Duration,
     /// Artificial latency.
     pub latency: Latency,
     /// Fault injection.
@@ -396,6 +439,9 @@ impl Default for EmulatorConfig {
             heavy_threshold: DEFAULT_HEAVY_THRESHOLD,
             rate_limit_per_page: None,
             rate_limit_code: ThrottleCode::default(),
+            limiter: LimiterModel::default(),
+            app_rate_limit: None,
+            arrival_jitter: Duration::ZERO,
             latency: Latency::None,
             faults: Faults::none(),
             default_version: DEFAULT_VERSION.to_string(),

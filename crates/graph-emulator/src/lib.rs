@@ -78,6 +78,7 @@ mod config;
 mod data;
 mod error;
 mod fields;
+mod limit;
 mod render;
 mod server;
 mod truth;
@@ -93,7 +94,7 @@ pub use config::{
     DEFAULT_HEAVY_THRESHOLD, DEFAULT_LIMIT, DEFAULT_MAX_LIMIT, DEFAULT_MESSAGES_PER_THREAD,
     DEFAULT_PAGES, DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEFAULT_VERSION, DEMO_TOKEN,
     DETAIL_MESSAGES, EXPIRED_TOKEN, EmulatorConfig, ErrorFault, FIRST_PAGE_TOKEN, Faults,
-    InjectedError, LOGGED_OUT_TOKEN, Latency, MESSENGER_ONLY_TOKEN, MessageCount,
+    InjectedError, LOGGED_OUT_TOKEN, Latency, LimiterModel, MESSENGER_ONLY_TOKEN, MessageCount,
     NO_MESSAGING_TOKEN, PERM_INSTAGRAM_MANAGE_MESSAGES, PERM_PAGES_MESSAGING, ThreadCount,
     ThrottleCode, TokenGrant, TokenStatus, Trigger, TruncateMode, default_tokens,
 };

@@ -27,12 +27,13 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::config::{
-    EmulatorConfig, InjectedError, Latency, PERM_INSTAGRAM_MANAGE_MESSAGES, PERM_PAGES_MESSAGING,
-    ThrottleCode, TokenStatus, Trigger, TruncateMode,
+    EmulatorConfig, InjectedError, Latency, LimiterModel, PERM_INSTAGRAM_MANAGE_MESSAGES,
+    PERM_PAGES_MESSAGING, ThrottleCode, TokenStatus, Trigger, TruncateMode,
 };
 use crate::data::{Dataset, Folder, Overlay, Platform, ThreadKey, UnitKey, UnitView};
 use crate::error::GraphError;
 use crate::fields::{self, MessageListSel, TField};
+use crate::limit::{Bucket, Limits};
 use crate::render::{
     Ctx, LinkBase, PagingSpec, decode_cursor, push_message, push_message_list, push_paging,
     push_thread,
@@ -89,41 +90,12 @@ impl Body for RespBody {
     }
 }
 
-/// Token bucket for one page (or the app).
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(capacity: f64) -> Bucket {
-        Bucket {
-            tokens: capacity,
-            last: Instant::now(),
-        }
-    }
-
-    fn refill(&mut self, rate: f64, capacity: f64, now: Instant) {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * rate).min(capacity);
-        self.last = now;
-    }
-
-    /// Usage as Graph reports it: percent of the budget in use.
-    fn usage(&self, capacity: f64) -> u64 {
-        (((capacity - self.tokens) / capacity) * 100.0)
-            .round()
-            .max(0.0) as u64
-    }
-}
-
 /// Mutable bookkeeping, behind one mutex.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub stats: Stats,
     requests: u64,
-    buckets: HashMap<u32, Bucket>,
+    limits: Limits,
     app: Option<Bucket>,
     unit_requests: HashMap<u64, u64>,
     throttle_streak: HashMap<u32, u32>,
@@ -136,6 +108,10 @@ pub(crate) struct Shared {
     pub origin: String,
     pub overlay: RwLock<Overlay>,
     pub state: Mutex<State>,
+    /// When the emulator started (throttle storms are timed from it).
+    pub started: Instant,
+    /// Graph requests arrived so far (draws their arrival jitter).
+    arrivals: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,6 +128,7 @@ const UNLIMITED_USAGE_CAP: u64 = 80;
 const K_FAULT: u64 = 0x0066_6175_6c74;
 const K_LATENCY: u64 = 0x6c61_7465;
 const K_TRACE: u64 = 0x0074_7261_6365;
+const K_ARRIVAL: u64 = 0x0061_7272_6976;
 
 /// Per-request facts gathered on the way.
 struct Req {
@@ -164,6 +141,8 @@ struct Req {
     unit_code: u64,
     unit_n: u64,
     page_usage: u64,
+    /// `estimated_time_to_regain_access` (minutes) for the usage header.
+    regain_minutes: f64,
     app_usage: u64,
     token_q: Option<String>,
 }
@@ -287,6 +266,8 @@ impl Shared {
             origin,
             overlay: RwLock::new(Overlay::default()),
             state: Mutex::new(State::default()),
+            started: Instant::now(),
+            arrivals: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -392,6 +373,7 @@ impl Shared {
             unit_code: 0,
             unit_n: 0,
             page_usage: 0,
+            regain_minutes: 0.0,
             app_usage: 0,
             token_q: None,
         };
@@ -416,6 +398,18 @@ impl Shared {
         self.record(&req, status, err.as_ref(), threads, body.len() as u64);
         let resp = self.build_response(&req, status, body, err.as_ref(), cut);
         Outcome::Respond(resp, delay)
+    }
+
+    /// How long the next arriving request travels before the limiters see it.
+    fn arrival_delay(&self) -> Duration {
+        let max = self.cfg.arrival_jitter;
+        if max.is_zero() {
+            return Duration::ZERO;
+        }
+        let n = self
+            .arrivals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        max.mul_f64(unit_f64(hash(&[self.cfg.seed, K_ARRIVAL, n])))
     }
 
     fn latency(&self, n: u64) -> Duration {
@@ -525,9 +519,10 @@ impl Shared {
             let u = req.page_usage;
             let entry = |id: &str, kind: &str| {
                 format!(
-                    "\"{id}\":[{{\"type\":\"{kind}\",\"call_count\":{u},\"total_cputime\":{},\"total_time\":{},\"estimated_time_to_regain_access\":0}}]",
+                    "\"{id}\":[{{\"type\":\"{kind}\",\"call_count\":{u},\"total_cputime\":{},\"total_time\":{},\"estimated_time_to_regain_access\":{}}}]",
                     u / 4,
-                    u / 2
+                    u / 2,
+                    req.regain_minutes
                 )
             };
             let mut v = format!("{{{}", entry(&self.ds.page_ids[page as usize], "messenger"));
@@ -812,7 +807,7 @@ impl Shared {
         Ok(Some(out))
     }
 
-    /// Counts the request for its unit and page, applies the rate limit, fills usage numbers.
+    /// Counts the request for its unit and page, applies the rate limits, fills usage numbers.
     fn admit(&self, req: &mut Req, page: u32) -> Option<GraphError> {
         let now = Instant::now();
         let limit = self.cfg.rate_limit_per_page.filter(|r| *r > 0.0);
@@ -823,29 +818,44 @@ impl Shared {
         let counter = st.unit_requests.entry(req.unit_code).or_default();
         *counter += 1;
         req.unit_n = *counter;
+        if let Some((from, to)) = self.cfg.faults.throttle_storm {
+            let t = now.saturating_duration_since(self.started);
+            if t >= from && t < to {
+                req.page_usage = 100;
+                return Some(GraphError::rate_limit613());
+            }
+        }
 
-        let app = st.app.get_or_insert_with(|| Bucket::new(cap * pages));
+        let app = st.app.get_or_insert_with(|| Bucket::new(cap * pages, now));
         app.refill(rate * pages, cap * pages, now);
-        app.tokens = (app.tokens - 1.0).max(0.0);
+        app.drain_one();
         req.app_usage = app.usage(cap * pages).min(UNLIMITED_USAGE_CAP);
+        if let Some(app_rate) = self.cfg.app_rate_limit.filter(|r| *r > 0.0)
+            && !st.limits.admit_app(app_rate, now)
+        {
+            req.app_usage = 100;
+            return Some(GraphError::app_limit4());
+        }
 
-        let bucket = st.buckets.entry(page).or_insert_with(|| Bucket::new(cap));
-        bucket.refill(rate, cap, now);
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        let usage = bucket.usage(cap);
-        if limit.is_none() {
-            req.page_usage = usage.min(UNLIMITED_USAGE_CAP);
+        let Some(rate) = limit else {
+            // No limit: usage from a nominal bucket, never alarming.
+            let a = st
+                .limits
+                .admit_page(LimiterModel::TokenBucket, NOMINAL_RATE, page, now);
+            req.page_usage = a.usage.min(UNLIMITED_USAGE_CAP);
             return None;
-        }
-        if allowed {
-            req.page_usage = usage;
+        };
+        let a = st.limits.admit_page(self.cfg.limiter, rate, page, now);
+        if a.allowed {
+            req.page_usage = a.usage;
             st.throttle_streak.remove(&page);
             return None;
         }
-        req.page_usage = usage.max(100);
+        req.page_usage = a.usage.max(100);
+        req.regain_minutes = a.regain_minutes;
+        if a.by_pool {
+            return Some(GraphError::messenger_buc80006());
+        }
         let streak = st.throttle_streak.entry(page).or_default();
         *streak += 1;
         Some(match self.cfg.rate_limit_code {
@@ -1184,6 +1194,10 @@ async fn handle(
 ) -> Response<RespBody> {
     if req.uri().path().starts_with("/__emulator") {
         return admin(shared, req).await;
+    }
+    let travel = shared.arrival_delay();
+    if !travel.is_zero() {
+        tokio::time::sleep(travel).await;
     }
     let outcome = shared.graph(
         req.method(),

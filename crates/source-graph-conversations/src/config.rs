@@ -33,10 +33,12 @@ pub const DEFAULT_MAX_BACKOFF_SECS: f64 = 600.0;
 pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 /// Default `messages.max`.
 pub const DEFAULT_MESSAGES_MAX: usize = MAX_DETAILED_MESSAGES;
-/// Units in flight per configured Page when `concurrency` is not set...
-pub const DEFAULT_UNITS_PER_PAGE: usize = 2;
-/// ...capped at this many.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// Units in flight per configured Page when `concurrency` is not set (two keep a Page at its
+/// rate even when a response takes longer than the interval between calls)...
+pub const DEFAULT_UNITS_PER_PAGE: usize = client::DEFAULT_UNITS_PER_PAGE;
+/// ...capped at this many (each unit in flight holds one HTTP connection; the per-Page rate,
+/// not this cap, is what limits a run).
+pub const DEFAULT_MAX_CONCURRENCY: usize = client::DEFAULT_MAX_CONCURRENCY;
 /// Token used for `base_url = "embedded"` when no `access_token` is given.
 pub const EMBEDDED_TOKEN: &str = "demo-token";
 
@@ -115,7 +117,9 @@ pub struct GraphConversationsConfig {
     #[schemars(default = "default_page_size")]
     pub page_size: u32,
 
-    /// Work units — (page, platform, folder) — read at once. Default: 2 per page, at most 64.
+    /// Work units — (page, platform, folder) — read at once. Default: 2 per page, at most 2,048
+    /// (so every Page can be kept at its rate limit; memory stays bounded by the sinks'
+    /// backpressure, as a unit holds at most one response).
     #[serde(default)]
     pub concurrency: Option<usize>,
 

@@ -21,9 +21,12 @@
 //!
 //! The one design decision to know: **work is split into units — (page, platform, folder) —
 //! read concurrently, while the API pages of one unit are read in order, and every Page has one
-//! call schedule (2 calls/second by default) shared by all its units.** A normal run therefore
-//! never hits a throttle, and a throttle or a high usage header slows the whole Page down.
-//!
+//! adaptive rate controller shared by all its units** ([`client::pacing`]): calls go out a
+//! little under the configured rate (2/s by default), never more than that in any rolling
+//! window, a throttle cuts the Page's rate and it climbs back CUBIC-style, and sustained high
+//! usage headers slow the Page before Graph throttles it. A normal run therefore never hits a
+//! throttle, and a stricter limiter than configured is learned after one.
+
 //! Other decisions, written down here because the Graph API leaves them open:
 //! - Messenger and Instagram units of one Page share that Page's schedule (Meta documents a
 //!   separate 2/s for the Instagram account; sharing can never throttle, at worst it is slower).
@@ -36,10 +39,11 @@
 //!   Transient errors, throttles, cut bodies and reset connections are retried with jittered
 //!   exponential backoff (`max_retries` per request); "reduce the amount of data" halves the
 //!   page size; auth and permission errors end the run at once with what to do.
-//! - Usage headers (`X-Business-Use-Case-Usage`, `X-Page-Usage`, `X-App-Usage`) pause the Page
-//!   (or the app) at 85% usage for 2 minutes and at 95% for 10 minutes (Airbyte's thresholds),
-//!   or for `estimated_time_to_regain_access` minutes if longer — every wait capped by
-//!   `max_backoff_secs` so a misreported value cannot stall a run for hours.
+//! - Usage headers: `estimated_time_to_regain_access` pauses the Page; Page usage
+//!   (`X-Business-Use-Case-Usage`, `X-Page-Usage`) that stays at 80 % or more scales the Page's
+//!   rate down, and app usage (`X-App-Usage`) that stays at 85 % / 95 % pauses every Page for
+//!   2 / 10 minutes (Airbyte's thresholds) — every wait capped by `max_backoff_secs` so a
+//!   misreported value cannot stall a run for hours.
 //! - Tokens and the app secret are `SecretString`s; `access_token` and `appsecret_proof` never
 //!   appear in a kept URL, a log line or an error ([`client::secure`]). `http://` is refused
 //!   except to loopback; redirects are not followed.

@@ -404,8 +404,12 @@ impl UnitProbe for TelemetryProbe {
         Counters::add(&self.0.retries, 1);
         if throttle {
             Counters::add(&self.0.throttles, 1);
+            Counters::add(&self.0.wait_ms, millis(wait));
         }
         self.0.wait_for(wait);
+    }
+    fn waited(&self, wait: std::time::Duration) {
+        Counters::add(&self.0.wait_ms, millis(wait));
     }
     fn pause(&self, wait: std::time::Duration) {
         self.0.wait_for(wait);
@@ -418,6 +422,10 @@ impl UnitProbe for TelemetryProbe {
             .done
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Builds one canonical batch from threads (columns not in `columns` are null).

@@ -28,6 +28,9 @@ pub struct Counters {
     pub files: AtomicU64,
     /// Bytes written (sinks).
     pub bytes: AtomicU64,
+    /// Milliseconds this unit spent waiting for the API's rate limit: its send slots, pauses
+    /// and throttle backoffs.
+    pub wait_ms: AtomicU64,
     /// Unix time in milliseconds until which the unit waits (throttle or backoff); 0 = not waiting.
     pub waiting_until_ms: AtomicU64,
     /// The unit is finished.
@@ -62,6 +65,7 @@ impl Counters {
             api_calls: self.api_calls.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             throttles: self.throttles.load(Ordering::Relaxed),
+            wait_ms: self.wait_ms.load(Ordering::Relaxed),
             files: self.files.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
         }
@@ -90,6 +94,9 @@ pub struct UnitReport {
     pub retries: u64,
     /// Throttle responses received.
     pub throttles: u64,
+    /// Milliseconds spent waiting for the rate limit (send slots, pauses, throttle backoffs).
+    #[serde(default)]
+    pub wait_ms: u64,
     /// Files committed.
     pub files: u64,
     /// Bytes written.

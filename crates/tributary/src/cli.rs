@@ -75,7 +75,7 @@ pub enum Command {
         json: bool,
     },
     /// Run the Graph API emulator standalone (for trying pipelines without credentials).
-    Emulate(graph_emulator::cli::EmulateArgs),
+    Emulate(Box<graph_emulator::cli::EmulateArgs>),
     /// Print a JSON Schema for pipeline files (for editors with a TOML language server).
     ConfigSchema,
     /// Show or reset a pipeline's incremental state (`[pipeline] state`).
@@ -208,7 +208,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(args, &registry, summary),
-        Command::Emulate(args) => emulate(args),
+        Command::Emulate(args) => emulate(*args),
         Command::State(StateCommand::Show { file }) => crate::state_cmd::show(&file, &registry),
         Command::State(StateCommand::Reset {
             file,

@@ -157,6 +157,7 @@ pub fn summary(r: &RunReport) -> String {
             "  source {:<36} {:>10} rows {:>8} API calls",
             s.id, s.rows, calls
         );
+        pages_summary(&mut out, &units);
         for u in units {
             let mut extra = String::new();
             if u.retries > 0 {
@@ -184,6 +185,26 @@ pub fn summary(r: &RunReport) -> String {
         );
     }
     out
+}
+
+/// One line per Page of a Graph source: its calls, throttled calls and time spent waiting for
+/// the rate limit, summed over the Page's units (named `<page> <platform> <folder>`).
+fn pages_summary(out: &mut String, units: &[&tributary_core::telemetry::UnitReport]) {
+    let mut pages: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+    for u in units {
+        let page = u.unit.split(' ').next().unwrap_or_default();
+        let e = pages.entry(page).or_default();
+        e.0 += u.api_calls;
+        e.1 += u.throttles;
+        e.2 += u.wait_ms;
+    }
+    for (page, (calls, throttled, wait_ms)) in pages {
+        let _ = writeln!(
+            out,
+            "    page {page:<36} {calls:>10} calls {throttled:>6} throttled {:>9.1}s waiting for the rate limit",
+            wait_ms as f64 / 1000.0
+        );
+    }
 }
 
 /// `tributary check`: a table of OK/FAIL per target, with the fix for each failure.

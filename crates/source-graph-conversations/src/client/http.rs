@@ -86,8 +86,8 @@ impl Inner {
     ) -> Result<(T, CleanUrl), GraphError> {
         let mut attempts: u32 = 0;
         loop {
-            self.app_gate.wait_pause().await;
-            caller.pacer.acquire().await;
+            let waited = caller.pacer.acquire(Some(&self.app_gate)).await;
+            caller.probe.waited(waited);
             SourceMetrics::add(&self.metrics.api_calls, 1);
             caller.probe.api_call();
             let failure = match self.attempt::<T>(caller, &url).await {
@@ -173,8 +173,14 @@ impl Inner {
             let delay = self.retry.backoff(attempts, throttle);
             if throttle {
                 SourceMetrics::add(&self.metrics.throttles, 1);
-                // Everyone on this Page waits, not just this unit.
-                caller.pacer.pause_until(Instant::now() + delay);
+                // Everyone on this Page (or, for an app-level throttle, every Page) waits,
+                // not just this unit, and the controller lowers its rate.
+                match &failure {
+                    Failure::Api(e) if is_app_throttle_code(e.code) => {
+                        self.app_gate.on_throttle(delay);
+                    }
+                    _ => caller.pacer.on_throttle(delay),
+                }
             }
             SourceMetrics::add(&self.metrics.retries, 1);
             caller.probe.retry(delay, throttle);
@@ -210,12 +216,12 @@ impl Inner {
             .await
             .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
         let status = response.status().as_u16();
-        self.apply_usage(caller, &Usage::from_headers(response.headers()));
+        let success = (200..300).contains(&status);
+        self.apply_usage(caller, &Usage::from_headers(response.headers()), success);
         let body = response
             .bytes()
             .await
             .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
-        let success = (200..300).contains(&status);
         if !success || looks_like_error(&body) {
             if let Some(e) = ApiError::parse(status, &body, &secrets) {
                 return Err(Failure::Api(e));
@@ -248,20 +254,33 @@ impl Inner {
         })
     }
 
-    fn apply_usage(&self, caller: &Caller<'_>, usage: &Usage) {
-        let (page, app) = usage.pauses(self.retry.max_backoff);
-        let explicit = usage.regain_minutes.is_finite() && usage.regain_minutes > 0.0;
-        let page = caller.pacer.usage_pause(page, explicit);
+    /// Applies a response's usage headers. Page usage readings count only from successful
+    /// calls: a throttle already cut the rate, and its (100 %) reading would slow the Page a
+    /// second time for calls after the limiter recovered.
+    fn apply_usage(&self, caller: &Caller<'_>, usage: &Usage, success: bool) {
+        let cap = self.retry.max_backoff;
         let now = Instant::now();
-        if !page.is_zero() {
+        let regain = usage.regain(cap);
+        if !regain.is_zero() {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
-            caller.pacer.pause_until(now + page);
-            caller.probe.pause(page);
+            caller.pacer.pause_until(now + regain);
+            caller.probe.pause(regain);
             warn!(unit = %caller.unit, usage_percent = usage.page_percent.unwrap_or(0.0),
                 regain_minutes = usage.regain_minutes,
-                pause_ms = u64::try_from(page.as_millis()).unwrap_or(u64::MAX),
-                "Page usage near its limit; pausing this Page");
+                pause_ms = u64::try_from(regain.as_millis()).unwrap_or(u64::MAX),
+                "Graph says this Page regains access later; pausing this Page");
         }
+        if let Some(pct) = usage.page_percent.filter(|_| success)
+            && caller.pacer.on_page_usage(pct)
+        {
+            SourceMetrics::add(&self.metrics.usage_pauses, 1);
+            debug!(unit = %caller.unit, usage_percent = pct,
+                "Page usage near its limit; holding this Page for one interval");
+        }
+        let explicit = !regain.is_zero();
+        let app = self
+            .app_gate
+            .app_usage_pause(usage.app_pause(cap), explicit);
         if !app.is_zero() {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
             self.app_gate.pause_until(now + app);
@@ -273,6 +292,11 @@ impl Inner {
             );
         }
     }
+}
+
+/// Throttles of the app as a whole (every Page of the token's app), not of one Page.
+fn is_app_throttle_code(code: i64) -> bool {
+    matches!(code, 4 | 17 | 341)
 }
 
 /// A 2xx body that is Graph's error envelope (it happens, GRAPH_API.md §5).

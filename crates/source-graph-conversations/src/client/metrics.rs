@@ -21,6 +21,10 @@ pub trait UnitProbe: Send + Sync {
     fn retry(&self, wait: std::time::Duration, throttle: bool) {
         let _ = (wait, throttle);
     }
+    /// The unit waited `wait` for its Page's send slot (pacing, pauses, the app gate).
+    fn waited(&self, wait: std::time::Duration) {
+        let _ = wait;
+    }
     /// The unit's Page pauses for `wait` (usage headers).
     fn pause(&self, wait: std::time::Duration) {
         let _ = wait;

@@ -55,6 +55,10 @@ use secure::{CleanUrl, check_base_url, origin_of};
 pub const DEFAULT_API_VERSION: &str = "v25.0";
 /// Calls per second per Page allowed by the Conversations API (GRAPH_API.md §6.1).
 pub const DEFAULT_REQUESTS_PER_SECOND_PER_PAGE: f64 = 2.0;
+/// Units in flight per Page by default.
+pub const DEFAULT_UNITS_PER_PAGE: usize = 2;
+/// Cap on the default units in flight (one HTTP connection each).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 2048;
 /// Retries per request.
 pub const DEFAULT_MAX_RETRIES: u32 = 8;
 /// First retry wait.
@@ -143,13 +147,13 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn pacer(&self, page_id: &str) -> Arc<Pacer> {
-        match self.pacers.lock() {
-            Ok(mut m) => m
-                .entry(page_id.to_string())
-                .or_insert_with(|| Arc::new(Pacer::new(self.rate)))
-                .clone(),
-            Err(_) => Arc::new(Pacer::new(self.rate)),
-        }
+        // A poisoned map is still the right map: a fresh pacer per call would turn pacing off.
+        self.pacers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(page_id.to_string())
+            .or_insert_with(|| Arc::new(Pacer::new(self.rate)))
+            .clone()
     }
 }
 
@@ -387,7 +391,7 @@ pub struct ConversationsRequest {
 impl ConversationsRequest {
     /// Both platforms, all folders, the default fields, page size 25, 2 units per page in flight.
     pub fn new(pages: Vec<PageAccess>) -> ConversationsRequest {
-        let concurrency = (pages.len() * 2).clamp(1, 64);
+        let concurrency = (pages.len() * DEFAULT_UNITS_PER_PAGE).clamp(1, DEFAULT_MAX_CONCURRENCY);
         ConversationsRequest {
             pages,
             platforms: Platform::ALL.to_vec(),

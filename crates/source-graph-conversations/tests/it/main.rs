@@ -6,5 +6,6 @@ mod common;
 mod errors;
 mod faults;
 mod fixture;
+mod pacing;
 mod paging;
 mod plugin;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Today's pacer against the adaptive one, every limiter model, side by side (issue #16).
+#
+#   benches/pacing.sh                                    # the whole grid, 1 run per cell
+#   RUNS=3 PAGES="16" MODELS="sliding-window" benches/pacing.sh
+#   OLD_BIN=/path/to/old/tributary SKIP_BUILD=1 benches/pacing.sh
+#
+# Builds two release binaries with one target dir (dependencies are shared): OLD from git
+# revision [OLD_REV=73bb8ff] (the fixed-interval pacer) in a worktree, NEW from this tree, then
+# runs benches/pacing.py. Results: benches/results/pacing.md (table) and pacing.jsonl (raw).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OLD_REV=${OLD_REV:-73bb8ff}
+WORK=${BENCH_WORK:-$ROOT/target/bench-pacing}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+mkdir -p "$WORK" benches/results
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+    if [ -z "${OLD_BIN:-}" ]; then
+        rm -rf "$WORK/old-src"
+        git worktree prune
+        git worktree add --detach "$WORK/old-src" "$OLD_REV"
+        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary --manifest-path "$WORK/old-src/Cargo.toml"
+        cp "$TARGET/release/tributary" "$WORK/tributary-old"
+        git worktree remove --force "$WORK/old-src"
+    fi
+    CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary
+    cp "$TARGET/release/tributary" "$WORK/tributary-new"
+fi
+OLD_BIN=${OLD_BIN:-$WORK/tributary-old}
+NEW_BIN=${NEW_BIN:-$WORK/tributary-new}
+
+rm -f "$WORK/pacing.jsonl"
+read -r l1 l5 l15 _ < /proc/loadavg
+{
+    echo "# Pacing: today's pacer ($OLD_REV) vs the adaptive controller"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+    echo "load average at start $l1 $l5 $l15. Command: \`RUNS=${RUNS:-1} benches/pacing.sh\`."
+    echo
+    python3 benches/pacing.py --old "$OLD_BIN" --new "$NEW_BIN" --runs "${RUNS:-1}" \
+        --pages ${PAGES:-1 16 256 1000} \
+        --models ${MODELS:-token-bucket sliding-window fixed-window usage} \
+        --latencies ${LATENCIES:-0 100 20-300} --raw "$WORK/pacing.jsonl"
+    read -r e1 e5 e15 _ < /proc/loadavg
+    echo "Load average at the end: $e1 $e5 $e15."
+} > "$WORK/pacing.md"
+cp "$WORK/pacing.md" benches/results/pacing.md
+cp "$WORK/pacing.jsonl" benches/results/pacing.jsonl
+cat benches/results/pacing.md

@@ -42,7 +42,7 @@ pub struct PseudonymizeConfig {
     /// "keep" }`. A path names a column or a field inside it (`participants.email`,
     /// `messages.from.id`; list items need no step). Actions: `hash` (keyed pseudonym),
     /// `drop` (null), `mask` (a run of `*` as long as the value's length class), `keep`.
-    /// The most specific path wins. Absent: the defaults (see the crate docs).
+    /// The most specific path wins. Absent: the defaults (README, "Privacy: pseudonymize").
     #[serde(default)]
     pub fields: BTreeMap<String, Action>,
 

@@ -221,10 +221,7 @@ pub trait Transform: Send + Sync + 'static {
     /// Takes one input batch and returns the output batches ready so far (none, one or
     /// several). The runtime calls this, not `apply`; it may be called from several source
     /// tasks at once when the transform has several inputs. The default is [`Transform::apply`].
-    fn push<'a>(
-        &'a self,
-        batch: RecordBatch,
-    ) -> BoxFuture<'a, Result<Vec<RecordBatch>, RunError>> {
+    fn push<'a>(&'a self, batch: RecordBatch) -> BoxFuture<'a, Result<Vec<RecordBatch>, RunError>> {
         Box::pin(async move { Ok(self.apply(batch)?.into_iter().collect()) })
     }
 

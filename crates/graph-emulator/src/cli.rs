@@ -102,6 +102,13 @@ pub struct EmulateArgs {
     /// Origin to write into paging links instead of http://127.0.0.1:PORT.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Most Pages per `GET /me/accounts` response (its `limit` is clamped to it).
+    #[arg(long, default_value_t = crate::DEFAULT_ACCOUNTS_PER_PAGE)]
+    pub accounts_per_page: usize,
+    /// A Page listed on `/me/accounts` without the MESSAGING task (its Page token cannot read
+    /// conversations); repeatable.
+    #[arg(long = "no-messaging-page", value_name = "PAGE_ID")]
+    pub no_messaging_pages: Vec<String>,
 }
 
 fn parse_trigger(when: &str) -> anyhow::Result<Trigger> {
@@ -241,6 +248,11 @@ impl EmulateArgs {
             arrival_jitter: Duration::from_millis(self.arrival_jitter_ms),
             latency,
             faults,
+            accounts: crate::Accounts {
+                per_page: self.accounts_per_page.max(1),
+                without_messaging: self.no_messaging_pages.iter().cloned().collect(),
+                ..crate::Accounts::default()
+            },
             ..EmulatorConfig::default()
         })
     }

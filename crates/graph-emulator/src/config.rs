@@ -41,6 +41,79 @@ pub const MESSENGER_ONLY_TOKEN: &str = "messenger-only-token";
 pub const NO_MESSAGING_TOKEN: &str = "no-messaging-token";
 /// Reads only the first page: any other page fails with `(#10)`.
 pub const FIRST_PAGE_TOKEN: &str = "first-page-token";
+/// A user token: `GET /me/accounts` lists every Page, each with its own Page token
+/// ([`page_token`]). Like on Graph, it cannot read conversations itself (`(#210)`).
+pub const USER_TOKEN: &str = "user-token";
+/// An expired user token: `GET /me/accounts` answers `190/463`.
+pub const EXPIRED_USER_TOKEN: &str = "expired-user-token";
+/// Most Pages per `GET /me/accounts` response by default (Graph's default page size).
+pub const DEFAULT_ACCOUNTS_PER_PAGE: usize = 25;
+/// Tasks listed for a Page whose person can do everything.
+pub const ALL_TASKS: [&str; 6] = [
+    "ADVERTISE",
+    "ANALYZE",
+    "CREATE_CONTENT",
+    "MESSAGING",
+    "MODERATE",
+    "MANAGE",
+];
+/// Tasks listed for a Page in [`Accounts::without_messaging`].
+pub const TASKS_WITHOUT_MESSAGING: [&str; 2] = ["ADVERTISE", "ANALYZE"];
+
+/// The Page access token `GET /me/accounts` hands out for `page_id`. It reads only that Page
+/// (any other answers `(#10)`); for a Page in [`Accounts::without_messaging`] it lacks
+/// `pages_messaging` and `instagram_manage_messages`.
+pub fn page_token(page_id: &str) -> String {
+    format!("{PAGE_TOKEN_PREFIX}{page_id}")
+}
+
+pub(crate) const PAGE_TOKEN_PREFIX: &str = "EAAPageToken-";
+
+/// A user (or system-user) token and what `GET /me/accounts` lists for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserGrant {
+    /// Page ids listed (in this order); `None` means every Page.
+    pub pages: Option<Vec<String>>,
+    /// Valid, expired or logged out.
+    pub status: TokenStatus,
+}
+
+/// `GET /{version}/me/accounts`: user tokens, per-Page tokens and tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accounts {
+    /// User tokens and the Pages each one lists. Default: [`USER_TOKEN`] and [`DEMO_TOKEN`]
+    /// list every Page, [`EXPIRED_USER_TOKEN`] is expired.
+    pub users: BTreeMap<String, UserGrant>,
+    /// Pages listed with [`TASKS_WITHOUT_MESSAGING`] instead of [`ALL_TASKS`]; their Page token
+    /// cannot read conversations (`(#230)` on Messenger, `(#200)` on Instagram).
+    pub without_messaging: BTreeSet<String>,
+    /// Most Pages per response (`limit` is clamped to it).
+    pub per_page: usize,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        let every = UserGrant {
+            pages: None,
+            status: TokenStatus::Valid,
+        };
+        let mut users = BTreeMap::new();
+        users.insert(USER_TOKEN.to_string(), every.clone());
+        users.insert(DEMO_TOKEN.to_string(), every.clone());
+        users.insert(
+            EXPIRED_USER_TOKEN.to_string(),
+            UserGrant {
+                status: TokenStatus::Expired,
+                ..every
+            },
+        );
+        Accounts {
+            users,
+            without_messaging: BTreeSet::new(),
+            per_page: DEFAULT_ACCOUNTS_PER_PAGE,
+        }
+    }
+}
 
 /// The permission that Messenger threads require.
 pub const PERM_PAGES_MESSAGING: &str = "pages_messaging";
@@ -392,8 +465,11 @@ pub struct EmulatorConfig {
     pub threads_per_unit: ThreadCount,
     /// Messages per thread.
     pub messages_per_thread: MessageCount,
-    /// Valid tokens and what each may read (see [`default_tokens`]).
+    /// Valid tokens and what each may read (see [`default_tokens`]). Per-Page tokens
+    /// ([`page_token`]) and user tokens ([`Accounts::users`]) are valid too.
     pub tokens: BTreeMap<String, TokenGrant>,
+    /// What `GET /me/accounts` lists, for which user tokens.
+    pub accounts: Accounts,
     /// When set, every Graph request must carry `appsecret_proof` =
     /// hex(HMAC-SHA256(app_secret, token)) — or, with `appsecret_time=T`, of `token|T`.
     pub app_secret: Option<String>,
@@ -434,6 +510,7 @@ impl Default for EmulatorConfig {
             threads_per_unit: ThreadCount::Around(DEFAULT_THREADS_PER_UNIT),
             messages_per_thread: MessageCount::UpTo(DEFAULT_MESSAGES_PER_THREAD),
             tokens: default_tokens(),
+            accounts: Accounts::default(),
             app_secret: None,
             max_limit: DEFAULT_MAX_LIMIT,
             heavy_threshold: DEFAULT_HEAVY_THRESHOLD,

@@ -180,6 +180,16 @@ impl GraphError {
         )
     }
 
+    /// Code 210, HTTP 403: a user token where a Page token is needed.
+    pub fn page_token_required() -> GraphError {
+        GraphError::new(
+            403,
+            210,
+            OAUTH,
+            "(#210) A page access token is required to request this resource.",
+        )
+    }
+
     /// Code 1 subcode 99, HTTP 500.
     pub fn unknown1() -> GraphError {
         GraphError::new(500, 1, OAUTH, "An unknown error occurred").subcode(99)

@@ -43,6 +43,11 @@
 //! - `GET /{version}/{conversation-id}` (default fields `id,updated_time` — **UNCONFIRMED**),
 //!   `GET /{version}/{conversation-id}/messages` (default fields `id,created_time`),
 //!   `GET /{version}/{message-id}` (default `id,created_time`), `GET /{version}/{page-id}`.
+//! - `GET /{version}/me/accounts` with a user token ([`Accounts`]): the Pages it manages, `fields`
+//!   from `id,name,access_token,category,tasks,instagram_business_account` (default
+//!   `access_token,category,name,id,tasks`), `limit` clamped to [`Accounts::per_page`],
+//!   `after`/`before` cursors and absolute `paging.next` links as on the conversations edge.
+//!   A Page token there answers `(#100)` "nonexisting field (accounts) on node type (Page)".
 //! - `/__emulator/ground_truth` (NDJSON, filters `page_id`, `platform`, `folder`),
 //!   `/__emulator/stats` (JSON), `POST /__emulator/mutate` (a [`Mutation`] as JSON),
 //!   `/__emulator/health`. No token needed.
@@ -72,6 +77,10 @@
 //! [`DEMO_TOKEN`] reads everything. [`EXPIRED_TOKEN`] → 190/463, [`LOGGED_OUT_TOKEN`] →
 //! 190/467, [`MESSENGER_ONLY_TOKEN`] → `(#200)` on Instagram, [`NO_MESSAGING_TOKEN`] →
 //! `(#230)` on Messenger, [`FIRST_PAGE_TOKEN`] → `(#10)` on other pages; anything else → 190.
+//! [`USER_TOKEN`] (and [`DEMO_TOKEN`]) list every Page on `/me/accounts`, each with its
+//! [`page_token`], which reads only its own Page (others → `(#10)`); a user token that is
+//! not also in [`EmulatorConfig::tokens`] cannot read conversations (`(#210)`).
+//! [`EXPIRED_USER_TOKEN`] → 190/463.
 
 pub mod cli;
 mod config;
@@ -90,6 +99,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use config::{
+    ALL_TASKS, Accounts, DEFAULT_ACCOUNTS_PER_PAGE, EXPIRED_USER_TOKEN, TASKS_WITHOUT_MESSAGING,
+    USER_TOKEN, UserGrant, page_token,
+};
 pub use config::{
     DEFAULT_HEAVY_THRESHOLD, DEFAULT_LIMIT, DEFAULT_MAX_LIMIT, DEFAULT_MESSAGES_PER_THREAD,
     DEFAULT_PAGES, DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEFAULT_VERSION, DEMO_TOKEN,

@@ -27,8 +27,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::config::{
-    EmulatorConfig, InjectedError, Latency, LimiterModel, PERM_INSTAGRAM_MANAGE_MESSAGES,
-    PERM_PAGES_MESSAGING, ThrottleCode, TokenStatus, Trigger, TruncateMode,
+    ALL_TASKS, EmulatorConfig, InjectedError, Latency, LimiterModel, PAGE_TOKEN_PREFIX,
+    PERM_INSTAGRAM_MANAGE_MESSAGES, PERM_PAGES_MESSAGING, TASKS_WITHOUT_MESSAGING, ThrottleCode,
+    TokenGrant, TokenStatus, Trigger, TruncateMode,
 };
 use crate::data::{Dataset, Folder, Overlay, Platform, ThreadKey, UnitKey, UnitView};
 use crate::error::GraphError;
@@ -39,7 +40,35 @@ use crate::render::{
     push_thread,
 };
 use crate::truth::{Mutation, PageStats, Stats, push_ndjson_line, truth_json, units};
-use crate::util::{hash, unit_f64};
+use crate::util::{hash, push_json_str, unit_f64};
+
+/// Fields a Page has on `/me/accounts`.
+const ACCOUNT_FIELDS: [&str; 6] = [
+    "id",
+    "name",
+    "access_token",
+    "category",
+    "tasks",
+    "instagram_business_account",
+];
+
+/// The fault-counting unit of `/me/accounts` (no (page, platform, folder) unit has it).
+const ACCOUNTS_UNIT: u64 = 3 << 40;
+
+/// 190/463 or 190/467 for a token that is not valid.
+fn check_status(status: TokenStatus) -> Result<(), GraphError> {
+    match status {
+        TokenStatus::Valid => Ok(()),
+        TokenStatus::Expired => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            Err(GraphError::expired_token(now))
+        }
+        TokenStatus::LoggedOut => Err(GraphError::logged_out_token()),
+    }
+}
 
 /// A response body: complete, deliberately cut (announced length, then an error that makes
 /// hyper drop the connection), or streamed (ground truth).
@@ -614,8 +643,25 @@ impl Shared {
                 return Err(GraphError::appsecret_invalid());
             }
         }
-        let Some(grant) = self.cfg.tokens.get(token) else {
-            return Err(GraphError::invalid_token());
+        if id == "me" && edge == Some("accounts") {
+            return self.accounts(req, token, params).map(Some);
+        }
+        let page_grant;
+        let grant = match self.cfg.tokens.get(token) {
+            Some(g) => g,
+            None => match self.page_token_grant(token) {
+                Some(g) => {
+                    page_grant = g;
+                    &page_grant
+                }
+                None => match self.cfg.accounts.users.get(token) {
+                    Some(user) => {
+                        check_status(user.status)?;
+                        return Err(GraphError::page_token_required());
+                    }
+                    None => return Err(GraphError::invalid_token()),
+                },
+            },
         };
         match grant.status {
             TokenStatus::Valid => {}
@@ -805,6 +851,171 @@ impl Shared {
             }
         };
         Ok(Some(out))
+    }
+
+    /// The grant of a per-Page token handed out by `/me/accounts` ([`crate::page_token`]).
+    fn page_token_grant(&self, token: &str) -> Option<TokenGrant> {
+        let page_id = token.strip_prefix(PAGE_TOKEN_PREFIX)?;
+        self.ds.page_index(page_id)?;
+        let mut grant = TokenGrant {
+            pages: Some(vec![page_id.to_string()]),
+            ..TokenGrant::full()
+        };
+        if self.cfg.accounts.without_messaging.contains(page_id) {
+            grant.permissions.remove(PERM_PAGES_MESSAGING);
+            grant.permissions.remove(PERM_INSTAGRAM_MANAGE_MESSAGES);
+        }
+        Some(grant)
+    }
+
+    /// `GET /me/accounts`: the Pages a user token manages, paged like the conversations edge.
+    /// Not rate limited per Page (it is no Page's call); injected errors fire on it, counted
+    /// as one unit of its own.
+    fn accounts(
+        &self,
+        req: &mut Req,
+        token: &str,
+        params: &[(String, String)],
+    ) -> Result<(Vec<u8>, u64), GraphError> {
+        req.route = "accounts";
+        let Some(user) = self.cfg.accounts.users.get(token) else {
+            // A Page token: `/me` is the Page, which has no `accounts` edge.
+            if let Some(g) = self.cfg.tokens.get(token) {
+                check_status(g.status)?;
+            } else if self.page_token_grant(token).is_none() {
+                return Err(GraphError::invalid_token());
+            }
+            return Err(GraphError::nonexisting_field("accounts", "Page"));
+        };
+        check_status(user.status)?;
+        req.unit_code = ACCOUNTS_UNIT;
+        req.unit_n = {
+            let mut st = lock(&self.state);
+            let n = st.unit_requests.entry(ACCOUNTS_UNIT).or_default();
+            *n += 1;
+            *n
+        };
+        for (i, f) in self.cfg.faults.errors.iter().enumerate() {
+            if self.fires(f.trigger, 100 + i as u64, req) {
+                self.count_fault(f.error.name());
+                return Err(injected(f.error));
+            }
+        }
+        let fields: Vec<&str> = match param(params, "fields") {
+            Some(f) if !f.trim().is_empty() => f.split(',').map(str::trim).collect(),
+            _ => vec!["access_token", "category", "name", "id", "tasks"],
+        };
+        for f in &fields {
+            if !ACCOUNT_FIELDS.contains(f) {
+                return Err(GraphError::nonexisting_field(f, "Page"));
+            }
+        }
+        let ds = &self.ds;
+        let listed: Vec<u32> = match &user.pages {
+            None => (0..ds.page_ids.len() as u32).collect(),
+            Some(ids) => ids.iter().filter_map(|id| ds.page_index(id)).collect(),
+        };
+        let limit = parse_limit(params, self.cfg.accounts.per_page.max(1))?;
+        let start = self
+            .cursor_start(params, limit)?
+            .clamp(0, listed.len() as i64) as usize;
+        let end = (start + limit).min(listed.len());
+        let mut out = Vec::with_capacity(256 * (end - start) + 512);
+        out.extend_from_slice(b"{\"data\":[");
+        for (n, &p) in listed[start..end].iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            self.push_account(&mut out, p, &fields);
+        }
+        out.push(b']');
+        let echo = echo_params(params);
+        let version = req.version.clone();
+        let ctx = Ctx {
+            ds,
+            origin: &self.origin,
+            version: &version,
+            token_q: req.token_q.as_deref(),
+            truth: false,
+        };
+        let base = LinkBase {
+            path: "me/accounts",
+            echo: &echo,
+            limit,
+        };
+        let spec = PagingSpec {
+            cursors: (end > start).then(|| (start as i64, end as i64 - 1)),
+            previous: start > 0,
+            next: (end < listed.len()).then(|| (end as i64 - 1, 0)),
+        };
+        push_paging(&mut out, &ctx, &base, &spec);
+        out.push(b'}');
+        Ok((out, 0))
+    }
+
+    /// One Page of `/me/accounts`, fields in request order, `id` always.
+    fn push_account(&self, out: &mut Vec<u8>, p: u32, fields: &[&str]) {
+        let ds = &self.ds;
+        let id = &ds.page_ids[p as usize];
+        out.push(b'{');
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>, name: &str| {
+            if !std::mem::replace(&mut first, false) {
+                out.push(b',');
+            }
+            push_json_str(out, name);
+            out.push(b':');
+        };
+        let mut with_id = false;
+        for f in fields {
+            match *f {
+                "id" => {
+                    sep(out, "id");
+                    push_json_str(out, id);
+                    with_id = true;
+                }
+                "name" => {
+                    sep(out, "name");
+                    out.extend_from_slice(&ds.page_names[p as usize].esc);
+                }
+                "access_token" => {
+                    sep(out, "access_token");
+                    push_json_str(out, &crate::config::page_token(id));
+                }
+                "category" => {
+                    sep(out, "category");
+                    push_json_str(out, "Shopping & retail");
+                }
+                "tasks" => {
+                    sep(out, "tasks");
+                    let tasks: &[&str] = if self.cfg.accounts.without_messaging.contains(id) {
+                        &TASKS_WITHOUT_MESSAGING
+                    } else {
+                        &ALL_TASKS
+                    };
+                    out.push(b'[');
+                    for (i, t) in tasks.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        push_json_str(out, t);
+                    }
+                    out.push(b']');
+                }
+                "instagram_business_account" => {
+                    sep(out, "instagram_business_account");
+                    out.extend_from_slice(b"{\"id\":");
+                    push_json_str(out, &ds.ig_ids[p as usize]);
+                    out.push(b'}');
+                }
+                _ => {}
+            }
+        }
+        if !with_id {
+            sep(out, "id");
+            push_json_str(out, id);
+        }
+        out.push(b'}');
     }
 
     /// Counts the request for its unit and page, applies the rate limits, fills usage numbers.

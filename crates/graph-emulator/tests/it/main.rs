@@ -1,5 +1,6 @@
 //! Integration tests: real HTTP (reqwest) against the emulator on 127.0.0.1:0.
 
+mod accounts;
 mod common;
 mod dataset;
 mod errors;

@@ -67,6 +67,10 @@ type BuildSinkFn = for<'a> fn(
     &BuildContext,
 ) -> Result<Box<dyn Sink>, PluginError>;
 
+/// Deserializes a table into a plugin's `Config` and nothing more (no `build`, no input schema):
+/// how the loader still checks the keys of a component whose upstream failed to build.
+pub(crate) type CheckFn = for<'a> fn(Spanned<DeValue<'a>>) -> Result<(), toml::de::Error>;
+
 /// What `tributary plugins` and the JSON Schema know about a plugin.
 #[derive(Debug, Clone)]
 pub struct PluginInfo {
@@ -107,6 +111,7 @@ pub(crate) enum Builder {
 pub(crate) struct Entry {
     pub(crate) info: PluginInfo,
     pub(crate) builder: Builder,
+    pub(crate) check: CheckFn,
 }
 
 /// Every registered plugin.
@@ -126,6 +131,12 @@ fn config_from<T: serde::de::DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
 ) -> Result<T, PluginError> {
     T::deserialize(value.into_deserializer()).map_err(PluginError::Config)
+}
+
+fn check_config<T: serde::de::DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+) -> Result<(), toml::de::Error> {
+    T::deserialize(value.into_deserializer()).map(drop)
 }
 
 fn build_source<P: SourcePlugin>(
@@ -157,7 +168,7 @@ impl Registry {
         Self::default()
     }
 
-    fn insert(&mut self, info: PluginInfo, builder: Builder) -> &mut Self {
+    fn insert(&mut self, info: PluginInfo, builder: Builder, check: CheckFn) -> &mut Self {
         let key = (info.kind, info.name);
         assert!(
             !self.entries.contains_key(&key),
@@ -165,7 +176,14 @@ impl Registry {
             info.name,
             info.kind.noun()
         );
-        self.entries.insert(key, Entry { info, builder });
+        self.entries.insert(
+            key,
+            Entry {
+                info,
+                builder,
+                check,
+            },
+        );
         self
     }
 
@@ -177,7 +195,11 @@ impl Registry {
             description: P::DESCRIPTION,
             schema: schemars::schema_for!(P::Config),
         };
-        self.insert(info, Builder::Source(build_source::<P>))
+        self.insert(
+            info,
+            Builder::Source(build_source::<P>),
+            check_config::<P::Config>,
+        )
     }
 
     /// Registers transform plugin `P`.
@@ -188,7 +210,11 @@ impl Registry {
             description: P::DESCRIPTION,
             schema: schemars::schema_for!(P::Config),
         };
-        self.insert(info, Builder::Transform(build_transform::<P>))
+        self.insert(
+            info,
+            Builder::Transform(build_transform::<P>),
+            check_config::<P::Config>,
+        )
     }
 
     /// Registers sink plugin `P`.
@@ -202,7 +228,11 @@ impl Registry {
         if let Some((kind, commit)) = P::COMMITTER {
             self.committers.insert(kind, commit);
         }
-        self.insert(info, Builder::Sink(build_sink::<P>))
+        self.insert(
+            info,
+            Builder::Sink(build_sink::<P>),
+            check_config::<P::Config>,
+        )
     }
 
     /// The commit functions of the registered sinks that bring their own (see

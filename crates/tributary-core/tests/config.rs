@@ -238,3 +238,86 @@ fn several_errors_are_reported_at_once_in_file_order() {
     assert!(lines.len() >= 2, "{errs}");
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{errs}");
 }
+
+/// Every error's message, in file order.
+fn messages(text: &str) -> Vec<String> {
+    load(text)
+        .expect_err("expected config errors")
+        .errors()
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[test]
+fn typos_in_a_source_and_two_sinks_are_all_reported_in_one_pass() {
+    // The sinks read from a source that fails to build: their own keys are still checked.
+    let text = OK.replace("batches = 1", "batchez = 1")
+        + "\n[sinks.second]\ntype = \"collect\"\ninputs = [\"a\"]\ntagg = \"y\"\n";
+    let text = text.replacen(
+        "inputs = [\"a\"]\ntag = \"x\"",
+        "inputs = [\"a\"]\ntag = \"x\"\nfail_onn = 1",
+        1,
+    );
+    let m = messages(&text);
+    assert!(
+        m.contains(&"unknown key `batchez` in `sources.a`".to_owned()),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&"unknown key `fail_onn` in `sinks.out`".to_owned()),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&"unknown key `tagg` in `sinks.second`".to_owned()),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn every_wrong_key_of_one_component_is_reported() {
+    let text = OK.replace(
+        "batches = 1",
+        "batchez = 1\nrowz = 2\nstart = \"zero\"\nendles = true",
+    );
+    let m = messages(&text);
+    for key in ["batchez", "rowz", "endles"] {
+        assert!(
+            m.contains(&format!("unknown key `{key}` in `sources.a`")),
+            "{key}: {m:?}"
+        );
+    }
+    assert!(
+        m.iter().any(|e| e.contains("wrong type for `start`")),
+        "{m:?}"
+    );
+    // `batches` really is missing (its misspelling was set aside): reported once, at the end.
+    assert!(
+        m.contains(&"missing required key `batches` in `sources.a`".to_owned()),
+        "{m:?}"
+    );
+    assert_eq!(m.len(), 5, "{m:?}");
+}
+
+#[test]
+fn a_required_key_with_a_wrong_value_is_not_also_reported_missing() {
+    let m = messages(&OK.replace("batches = 1", "batches = \"one\"\nbatchez = 2"));
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m.iter().any(|e| e.contains("wrong type for `batches`")),
+        "{m:?}"
+    );
+    assert!(m.iter().all(|e| !e.contains("missing")), "{m:?}");
+}
+
+#[test]
+fn a_broken_graph_still_reports_every_components_keys() {
+    let text = OK.replace("inputs = [\"a\"]", "inputs = [\"t1\"]")
+        + "\n[transforms.t1]\ntype = \"even\"\ninputs = [\"t2\"]\n\n[transforms.t2]\ntype = \"even\"\ninputs = [\"t1\"]\n";
+    let text = text.replace("batches = 1", "batchez = 1");
+    let m = messages(&text);
+    assert!(m.iter().any(|e| e.contains("cycle")), "{m:?}");
+    assert!(
+        m.contains(&"unknown key `batchez` in `sources.a`".to_owned()),
+        "{m:?}"
+    );
+}

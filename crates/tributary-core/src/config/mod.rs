@@ -383,7 +383,14 @@ impl Loader {
             self.error(Some(root_span.start..root_span.start), "the pipeline has no sinks", "add a sink, for example `[sinks.console]` with `type = \"stdout\"` and `inputs = [\"...\"]`");
         }
         self.check_ids(&raws);
-        let order = self.check_graph(&raws)?;
+        let Some(order) = self.check_graph(&raws) else {
+            // No build order, but every component's own keys can still be checked, so one
+            // `validate` reports the broken graph and every typo together.
+            for raw in &raws {
+                self.check_component(raw, registry);
+            }
+            return None;
+        };
         let built = self.build_all(&name, raws, order, registry);
         built.map(|(sources, transforms, sinks)| Pipeline {
             name,
@@ -884,6 +891,13 @@ impl Loader {
             let Some(mut raw) = slots[i].take() else {
                 continue;
             };
+            // Every component's table is checked against its plugin's config type first, even
+            // when its inputs failed to build (so mistakes are reported all at once, not one
+            // component per `validate`); only a clean table is built.
+            if !self.check_component(&raw, registry) {
+                failed = true;
+                continue;
+            }
             let Some(plugin) = raw.plugin else {
                 failed = true;
                 continue;
@@ -1054,6 +1068,46 @@ impl Loader {
         }
     }
 
+    /// Deserializes the component's table with its plugin's config type and reports every error
+    /// serde finds: serde stops at the first, so after each error located in a key that key is
+    /// set aside and the rest parsed again. Returns whether the table is clean (a component with
+    /// no known plugin or table has its error reported already and is not clean).
+    fn check_component(&mut self, raw: &Raw<'_>, registry: &Registry) -> bool {
+        let (Some(plugin), Some(config)) = (raw.plugin, raw.config.as_ref()) else {
+            return false;
+        };
+        let Some(entry) = registry.entry(raw.kind, plugin) else {
+            return false;
+        };
+        let keys = entry.info.keys();
+        let component = raw.name();
+        let mut value = config.clone();
+        let mut set_aside: Vec<String> = Vec::new();
+        // Each round removes one key, so this ends; the bound is a guard against a plugin whose
+        // errors carry spans outside its table.
+        for _ in 0..=keys.len() + 64 {
+            let Err(e) = (entry.check)(value.clone()) else {
+                return set_aside.is_empty();
+            };
+            let missing = between_backticks(first_line(e.message()).as_str(), "missing field `");
+            if missing.is_some_and(|m| set_aside.contains(&m)) {
+                // Missing only because its wrong value was set aside: already reported.
+                return false;
+            }
+            self.serde_error(&e, &component, Some(&raw.table), &keys);
+            let key = match (e.span(), value.get_ref().as_table()) {
+                (Some(span), Some(table)) => top_key_at(table, &span),
+                _ => None,
+            };
+            let (Some(key), DeValue::Table(table)) = (key, value.get_mut()) else {
+                return false;
+            };
+            table.remove(key.as_str());
+            set_aside.push(key);
+        }
+        false
+    }
+
     /// The span of `[section.id]`'s key `key` (or of its id), found by re-parsing the file.
     fn component_span(&self, section: &str, id: &str, key: Option<&str>) -> Option<Range<usize>> {
         let root = DeTable::parse(self.src.text()).ok()?.into_inner();
@@ -1207,6 +1261,15 @@ fn key_at(table: &DeTable<'_>, span: &Range<usize>, prefix: &str) -> Option<Stri
         }
     }
     None
+}
+
+/// The top-level key of `table` whose key or value holds `span`.
+fn top_key_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<String> {
+    let holds = |s: Range<usize>| s.start <= span.start && span.end <= s.end;
+    table
+        .iter()
+        .find(|(k, v)| holds(k.span()) || holds(v.span()))
+        .map(|(k, _)| k.get_ref().to_string())
 }
 
 /// The span of the value of dotted `key` in `table`.

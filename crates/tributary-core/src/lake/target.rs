@@ -62,6 +62,38 @@ pub struct Target {
     /// The directory on disk, for a local target (used to tidy empty staging directories, which
     /// object stores do not have).
     pub local_root: Option<PathBuf>,
+    /// The local directories [`TargetSpec::open`] created, removed again if still empty when the
+    /// last clone of this target goes away (a run that failed before writing leaves no empty
+    /// output directory behind).
+    _created: Option<Arc<CreatedDirs>>,
+}
+
+/// Directories created for a local target, deepest last; see [`Target`].
+#[derive(Debug)]
+struct CreatedDirs(Vec<PathBuf>);
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        // `remove_dir` only removes an empty directory: anything written (committed files,
+        // a manifest, files a crashed run left for the next to finish) keeps it, and its parents.
+        for dir in self.0.iter().rev() {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// `dir` and its missing ancestors, outermost first (what `create_dir_all(dir)` will create).
+fn missing_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| !d.exists())
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
 }
 
 impl std::fmt::Debug for Target {
@@ -81,6 +113,7 @@ impl Target {
             base,
             display: display.into(),
             local_root: None,
+            _created: None,
         }
     }
 
@@ -208,6 +241,7 @@ impl TargetSpec {
     pub fn open(&self) -> Result<Target, RunError> {
         let store: Arc<dyn ObjectStore> = match &self.location {
             Location::Local(dir) => {
+                let created = missing_dirs(dir);
                 std::fs::create_dir_all(dir).map_err(|e| {
                     RunError::msg(format!(
                         "cannot create the output directory {}: {e} (check the path and its \
@@ -227,6 +261,7 @@ impl TargetSpec {
                     base: self.base.clone(),
                     display: self.display.clone(),
                     local_root: Some(root),
+                    _created: (!created.is_empty()).then(|| Arc::new(CreatedDirs(created))),
                 });
             }
             Location::S3(url) => {
@@ -262,6 +297,7 @@ impl TargetSpec {
             base: self.base.clone(),
             display: self.display.clone(),
             local_root: None,
+            _created: None,
         })
     }
 
@@ -432,5 +468,34 @@ mod tests {
             target.local_root.as_deref(),
             Some(dir.path().join("a/b").as_path())
         );
+    }
+
+    #[tokio::test]
+    async fn directories_it_created_go_when_left_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = |p: &str| {
+            TargetSpec::parse(
+                dir.path().join(p).to_str().unwrap(),
+                StoreOptions::default(),
+            )
+            .unwrap()
+        };
+        // Nothing written: `a/b` and `a` were created for this target, and both go.
+        let target = spec("a/b").open().unwrap();
+        let clone = target.clone();
+        drop(target);
+        assert!(dir.path().join("a/b").is_dir(), "a clone still holds it");
+        drop(clone);
+        assert!(!dir.path().join("a").exists());
+        // Something written: kept.
+        let target = spec("c/d").open().unwrap();
+        std::fs::write(dir.path().join("c/d/x"), b"1").unwrap();
+        drop(target);
+        assert!(dir.path().join("c/d/x").is_file());
+        // A directory that existed before is never removed, even if empty.
+        std::fs::create_dir(dir.path().join("e")).unwrap();
+        drop(spec("e/f").open().unwrap());
+        assert!(dir.path().join("e").is_dir());
+        assert!(!dir.path().join("e/f").exists());
     }
 }

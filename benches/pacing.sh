@@ -4,6 +4,7 @@
 #   benches/pacing.sh                                    # the whole grid, 1 run per cell
 #   RUNS=3 PAGES="16" MODELS="sliding-window" benches/pacing.sh
 #   OLD_BIN=/path/to/old/tributary SKIP_BUILD=1 benches/pacing.sh
+#   NEW_REV=HEAD benches/pacing.sh                      # NEW from a commit, not the work tree
 #
 # Builds two release binaries with one target dir (dependencies are shared): OLD from git
 # revision [OLD_REV=73bb8ff] (the fixed-interval pacer) in a worktree, NEW from this tree, then
@@ -26,7 +27,16 @@ if [ -z "${SKIP_BUILD:-}" ]; then
         cp "$TARGET/release/tributary" "$WORK/tributary-old"
         git worktree remove --force "$WORK/old-src"
     fi
-    CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary
+    if [ -n "${NEW_REV:-}" ]; then
+        # A committed revision, built apart from uncommitted work in this tree.
+        rm -rf "$WORK/new-src"
+        git worktree prune
+        git worktree add --detach "$WORK/new-src" "$NEW_REV"
+        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary --manifest-path "$WORK/new-src/Cargo.toml"
+        git worktree remove --force "$WORK/new-src"
+    else
+        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary
+    fi
     cp "$TARGET/release/tributary" "$WORK/tributary-new"
 fi
 OLD_BIN=${OLD_BIN:-$WORK/tributary-old}

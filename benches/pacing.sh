@@ -5,6 +5,7 @@
 #   RUNS=3 PAGES="16" MODELS="sliding-window" benches/pacing.sh
 #   OLD_BIN=/path/to/old/tributary SKIP_BUILD=1 benches/pacing.sh
 #   NEW_REV=HEAD benches/pacing.sh                      # NEW from a commit, not the work tree
+#   BUILD_ONLY=1 benches/pacing.sh                      # build the two binaries, run nothing
 #
 # Builds two release binaries with one target dir (dependencies are shared): OLD from git
 # revision [OLD_REV=73bb8ff] (the fixed-interval pacer) in a worktree, NEW from this tree, then
@@ -39,6 +40,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     fi
     cp "$TARGET/release/tributary" "$WORK/tributary-new"
 fi
+[ -z "${BUILD_ONLY:-}" ] || exit 0
 OLD_BIN=${OLD_BIN:-$WORK/tributary-old}
 NEW_BIN=${NEW_BIN:-$WORK/tributary-new}
 

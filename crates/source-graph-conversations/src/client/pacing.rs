@@ -39,9 +39,13 @@
 //!    Airbyte's pauses (2 minutes at 85 %, 10 at 95 %) once [`USAGE_READINGS`] readings in a
 //!    row are high: the app pool is hourly and shared with other jobs.
 //!
-//! The constants were chosen with `benches/pacing.sh` against the emulator's four limiter
-//! models (BENCHMARKS.md, "Pacing"): 10 % margin is the smallest that kept a strict one-second
-//! sliding window clean under 0–50 ms arrival jitter; β = 0.7 is CUBIC's and the AWS SDKs'.
+//! Why these constants: the margin is arithmetic — at 2 calls/s, 10 % is 50 ms of arrival
+//! jitter a strict rolling-second limiter tolerates, for a cost of 1.1× its lower bound (the
+//! emulator's `--arrival-jitter-ms` and `benches/pacing.sh` measure both; BENCHMARKS.md,
+//! "Pacing"). β = 0.7 is CUBIC's and the AWS SDKs' adaptive mode's. The 0.9 plateau, 10 s
+//! recovery and 30 s hold keep a client that met a stricter limiter under it for ~40 s per
+//! probe, so a limit it cannot know costs one throttle per minute or so (tests/it/pacing.rs:
+//! a 4/s client against a 2/s sliding window is throttled at most 4 times in 30 calls).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -265,10 +265,13 @@ async fn without_pacing_the_limit_throttles_and_retries_recover() {
     let mut cfg = small();
     cfg.pages = 1;
     cfg.rate_limit_per_page = Some(20.0);
+    // A wall-clock window reports hourly usage (low), so no usage header warns the unpaced
+    // client: throttles happen, and a generous budget lets the retries get through.
+    cfg.limiter = graph_emulator::LimiterModel::FixedWindow {
+        window: std::time::Duration::from_secs(1),
+    };
     let emu = start(cfg).await;
     let mut o = options(emu.base_url());
-    // Usage-header pauses are capped at 20 ms here, too short to keep clear of the limit, so
-    // throttles happen; a generous budget lets the retries get through.
     o.retry.max_retries = 60;
     let client = GraphClient::new(o).unwrap();
     let threads = read_all(&client, request(&emu, DEMO_TOKEN)).await.unwrap();

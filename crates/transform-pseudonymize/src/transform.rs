@@ -120,11 +120,14 @@ struct Memo<'a> {
 }
 
 impl<'a> Memo<'a> {
-    fn new(mac: &'a Hmac<Sha256>) -> Self {
+    /// A memo sized for a batch of `rows` threads (or message rows): a handful of people each,
+    /// so growing it in steps would rehash several times per batch.
+    fn new(mac: &'a Hmac<Sha256>, rows: usize) -> Self {
+        let expected = rows.saturating_mul(4).min(1 << 16);
         Self {
             mac,
-            hex: String::new(),
-            raw: HashMap::default(),
+            hex: String::with_capacity(expected * PSEUDONYM_LEN),
+            raw: HashMap::with_capacity_and_hasher(expected, Default::default()),
             normalized: HashMap::default(),
         }
     }
@@ -296,7 +299,7 @@ impl Transform for PseudonymizeTransform {
         if batch.num_columns() != self.columns.len() {
             return Err(mismatch("different number of columns"));
         }
-        let mut memo = Memo::new(&self.mac);
+        let mut memo = Memo::new(&self.mac, batch.num_rows());
         let mut columns = Vec::with_capacity(self.columns.len());
         for (node, column) in self.columns.iter().zip(batch.columns()) {
             columns.push(rewrite(node, column, 0..column.len(), &mut memo)?);

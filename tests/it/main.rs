@@ -6,6 +6,7 @@ mod crash;
 mod delta;
 mod e2e;
 mod exec;
+mod newcomer;
 mod ops;
 mod pipelines;
 mod privacy;

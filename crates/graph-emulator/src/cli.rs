@@ -4,6 +4,10 @@
 //! then a hint with the token and page ids to stderr, and serves until Ctrl-C or SIGTERM.
 //! Unlike the library default, the standalone emulator enforces Meta's documented
 //! 2 calls/second per page unless `--rate-limit 0`.
+//!
+//! `--demo` serves what `pipelines/demo.toml` reads, on a port fixed for the README's
+//! walk-through: its 4 Pages, at the rate it asks for ([`DEMO_RATE_LIMIT`]), on [`DEMO_PORT`].
+//! The embedded emulator (`base_url = "embedded"`) serves the same data.
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,22 +16,37 @@ use anyhow::{Context, bail};
 
 use crate::config::{
     DEFAULT_HEAVY_THRESHOLD, DEFAULT_MAX_LIMIT, DEFAULT_MESSAGES_PER_THREAD, DEFAULT_PAGES,
-    DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEMO_TOKEN, EmulatorConfig, Faults, InjectedError,
-    Latency, LimiterModel, MessageCount, ThreadCount, ThrottleCode, Trigger, TruncateMode,
+    DEFAULT_SEED, DEFAULT_THREADS_PER_UNIT, DEFAULT_VERSION, DEMO_TOKEN, EmulatorConfig, Faults,
+    InjectedError, Latency, LimiterModel, MessageCount, ThreadCount, ThrottleCode, Trigger,
+    TruncateMode,
 };
+
+/// Pages served by `--demo` (and by the embedded emulator): the 4 that `pipelines/demo.toml`
+/// lists.
+pub const DEMO_PAGES: usize = 4;
+/// Calls per second per Page allowed by `--demo`: what `pipelines/demo.toml` asks for
+/// (`requests_per_second_per_page = 20`), so the demo runs against it without a throttle.
+pub const DEMO_RATE_LIMIT: f64 = 20.0;
+/// Port of `--demo`, fixed so the README's walk-through can name the URL.
+pub const DEMO_PORT: u16 = 8787;
 
 /// The standalone emulator's command-line options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EmulateArgs {
-    /// Port on 127.0.0.1 (0 picks a free port).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
+    /// Serve what `pipelines/demo.toml` reads: 4 Pages, 20 calls/second per Page, port 8787
+    /// (each can still be set with its own option). Then, in another terminal:
+    /// `GRAPH_BASE_URL=http://127.0.0.1:8787 tributary run pipelines/demo.toml`.
+    #[arg(long)]
+    pub demo: bool,
+    /// Port on 127.0.0.1 (0 picks a free port) [default: 0; 8787 with --demo].
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Seed of the synthetic data: the same seed serves the same bytes.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Number of pages (ids 104857600000001, 104857600000002, ...).
-    #[arg(long, default_value_t = DEFAULT_PAGES)]
-    pub pages: usize,
+    /// Number of pages (ids 104857600000001, 104857600000002, ...) [default: 2; 4 with --demo].
+    #[arg(long)]
+    pub pages: Option<usize>,
     /// Mean threads per (page, platform, folder); exact with --exact-threads.
     #[arg(long, default_value_t = DEFAULT_THREADS_PER_UNIT)]
     pub threads_per_unit: usize,
@@ -40,9 +59,10 @@ pub struct EmulateArgs {
     /// Give every thread exactly --messages-per-thread messages.
     #[arg(long)]
     pub exact_messages: bool,
-    /// Calls per second allowed per page (Meta documents 2); 0 disables the limit.
-    #[arg(long, default_value_t = 2.0)]
-    pub rate_limit: f64,
+    /// Calls per second allowed per page (Meta documents 2); 0 disables the limit
+    /// [default: 2; 20 with --demo].
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
     /// Error for calls beyond the rate limit: 613, 80006 or alternate.
     #[arg(long, default_value = "613")]
     pub rate_limit_code: String,
@@ -156,8 +176,26 @@ pub fn apply_fault(faults: &mut Faults, spec: &str) -> anyhow::Result<()> {
 }
 
 impl EmulateArgs {
+    /// The port to listen on (`--port`, else 8787 with `--demo`, else 0: any free port).
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.demo { DEMO_PORT } else { 0 })
+    }
+
+    /// The number of Pages served (`--pages`, else 4 with `--demo`, else 2).
+    pub fn pages(&self) -> usize {
+        self.pages
+            .unwrap_or(if self.demo { DEMO_PAGES } else { DEFAULT_PAGES })
+    }
+
+    /// Calls per second per Page (`--rate-limit`, else 20 with `--demo`, else 2; 0 = off).
+    pub fn rate_limit(&self) -> f64 {
+        self.rate_limit
+            .unwrap_or(if self.demo { DEMO_RATE_LIMIT } else { 2.0 })
+    }
+
     /// The configuration these options describe.
     pub fn to_config(&self) -> anyhow::Result<EmulatorConfig> {
+        let rate_limit = self.rate_limit();
         let mut faults = Faults::none();
         for f in &self.faults {
             apply_fault(&mut faults, f)?;
@@ -211,7 +249,7 @@ impl EmulateArgs {
             "alternate" => ThrottleCode::Alternate,
             other => bail!("--rate-limit-code must be 613, 80006 or alternate, not `{other}`"),
         };
-        if !self.rate_limit.is_finite() || self.rate_limit < 0.0 {
+        if !rate_limit.is_finite() || rate_limit < 0.0 {
             bail!("--rate-limit must be 0 (off) or a positive number of calls per second");
         }
         let latency = match (self.latency_ms, self.latency_max_ms) {
@@ -225,9 +263,9 @@ impl EmulateArgs {
         };
         Ok(EmulatorConfig {
             seed: self.seed,
-            port: self.port,
+            port: self.port(),
             public_url: self.public_url.clone(),
-            pages: self.pages,
+            pages: self.pages(),
             threads_per_unit: if self.exact_threads {
                 ThreadCount::Exact(self.threads_per_unit)
             } else {
@@ -241,7 +279,7 @@ impl EmulateArgs {
             app_secret: self.app_secret.clone(),
             max_limit: self.max_limit.max(1),
             heavy_threshold: self.heavy_threshold,
-            rate_limit_per_page: (self.rate_limit > 0.0).then_some(self.rate_limit),
+            rate_limit_per_page: (rate_limit > 0.0).then_some(rate_limit),
             rate_limit_code,
             limiter,
             app_rate_limit: (self.app_rate_limit > 0.0).then_some(self.app_rate_limit),
@@ -261,9 +299,13 @@ impl EmulateArgs {
 /// Runs the emulator until Ctrl-C or SIGTERM.
 pub async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let config = args.to_config()?;
-    let emu = crate::start(config)
-        .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let port = args.port();
+    let emu = crate::start(config).await.with_context(|| {
+        format!(
+            "cannot listen on 127.0.0.1:{port} (is another emulator running there? stop it, or \
+             pick another port with --port, 0 for any free one)"
+        )
+    })?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "graph emulator listening on {}", emu.base_url())?;
@@ -271,8 +313,10 @@ pub async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     }
     let pages = emu.page_ids();
     let shown: Vec<&str> = pages.iter().take(5).map(String::as_str).collect();
+    // The hint's URL uses the version the pipelines default to (`api_version`), so it can be
+    // pasted as is.
     eprintln!(
-        "token: {DEMO_TOKEN}  pages: {}{}  (try {}/v19.0/{}/conversations?access_token={DEMO_TOKEN}; ground truth at {}/__emulator/ground_truth)",
+        "token: {DEMO_TOKEN}  pages: {}{}  (try {}/{DEFAULT_VERSION}/{}/conversations?access_token={DEMO_TOKEN}; ground truth at {}/__emulator/ground_truth)",
         shown.join(","),
         if pages.len() > shown.len() {
             ",..."
@@ -283,6 +327,12 @@ pub async fn run(args: EmulateArgs) -> anyhow::Result<()> {
         shown.first().copied().unwrap_or("PAGE_ID"),
         emu.base_url(),
     );
+    if args.demo {
+        eprintln!(
+            "run the demo against it: GRAPH_BASE_URL={} tributary run pipelines/demo.toml",
+            emu.base_url()
+        );
+    }
     wait_for_signal().await?;
     emu.shutdown().await;
     Ok(())
@@ -340,6 +390,51 @@ mod tests {
                 .args
                 .to_config()
                 .is_err()
+        );
+    }
+
+    fn config(args: &[&str]) -> EmulatorConfig {
+        let cli =
+            Cli::try_parse_from(std::iter::once("emulate").chain(args.iter().copied())).unwrap();
+        cli.args.to_config().unwrap()
+    }
+
+    #[test]
+    fn demo_serves_the_demo_pipelines_pages_at_its_rate_on_a_fixed_port() {
+        let plain = config(&[]);
+        assert_eq!(
+            (plain.pages, plain.port, plain.rate_limit_per_page),
+            (DEFAULT_PAGES, 0, Some(2.0))
+        );
+        let demo = config(&["--demo"]);
+        assert_eq!(
+            (demo.pages, demo.port, demo.rate_limit_per_page),
+            (DEMO_PAGES, DEMO_PORT, Some(DEMO_RATE_LIMIT))
+        );
+        // The same data as the default dataset otherwise (what `base_url = "embedded"` serves).
+        assert_eq!(demo.seed, DEFAULT_SEED);
+        // Each preset yields to its own option.
+        let own = config(&["--demo", "--port", "0", "--pages", "3", "--rate-limit", "0"]);
+        assert_eq!((own.pages, own.port, own.rate_limit_per_page), (3, 0, None));
+    }
+
+    #[test]
+    fn demo_matches_the_demo_pipeline_file() {
+        let demo = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml"),
+        )
+        .unwrap();
+        let pages = (1..=DEMO_PAGES)
+            .map(|i| format!("\"{}\"", 104_857_600_000_000u64 + i as u64))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(
+            demo.contains(&format!("pages        = [{pages}]")),
+            "{demo}"
+        );
+        assert!(
+            demo.contains(&format!("requests_per_second_per_page = {DEMO_RATE_LIMIT}")),
+            "{demo}"
         );
     }
 }

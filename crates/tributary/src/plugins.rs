@@ -37,9 +37,10 @@ struct EmbeddedGraph;
 impl EmbeddedService for EmbeddedGraph {
     fn start(&self) -> BoxFuture<'static, Result<EmbeddedHandle, RunError>> {
         Box::pin(async {
-            // Four Pages, as the demo pipeline lists them (104857600000001..4).
+            // Four Pages, as the demo pipeline lists them (104857600000001..4); the same data
+            // as `tributary emulate --demo`.
             let config = graph_emulator::EmulatorConfig {
-                pages: 4,
+                pages: graph_emulator::cli::DEMO_PAGES,
                 ..Default::default()
             };
             let emulator = graph_emulator::start(config).await.map_err(|e| {
@@ -77,5 +78,14 @@ mod tests {
             }
         }
         assert!(checked > 50, "only {checked} keys found");
+    }
+
+    /// `tributary emulate` prints a URL to try; it names the version pipelines use by default.
+    #[test]
+    fn the_emulators_hint_uses_the_pipelines_default_api_version() {
+        assert_eq!(
+            graph_emulator::DEFAULT_VERSION,
+            source_graph_conversations::config::DEFAULT_API_VERSION
+        );
     }
 }

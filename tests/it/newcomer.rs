@@ -1,0 +1,161 @@
+//! A newcomer's path through the README: the demo against the standalone emulator, the README's
+//! own snippets, and documentation that stands on its own.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use graph_emulator::EmulatorConfig;
+
+use crate::{root, run, tributary};
+
+/// `tributary emulate ARGS` as a child process, with the URL it printed and its standard error.
+struct Standalone {
+    child: Child,
+    url: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Standalone {
+    fn start(args: &[&str]) -> Self {
+        let mut child = tributary()
+            .arg("emulate")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tributary emulate starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .trim()
+            .strip_prefix("graph emulator listening on ")
+            .unwrap_or_else(|| panic!("the first line names the URL: {first:?}"))
+            .to_owned();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Self { child, url, stderr }
+    }
+
+    /// Stops the emulator and returns what it printed on standard error.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.join().unwrap()
+    }
+}
+
+/// `pipelines/demo.toml` copied into a fresh directory (its outputs are relative to it).
+fn demo_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.toml");
+    fs::copy(root().join("pipelines/demo.toml"), &file).unwrap();
+    (dir, file)
+}
+
+fn run_demo_against(url: &str, dir: &Path, file: &Path) -> (i32, String, String) {
+    run(tributary()
+        .current_dir(dir)
+        .env("GRAPH_BASE_URL", url)
+        .args(["run", "--progress", "never"])
+        .arg(file)
+        .arg("--report")
+        .arg(dir.join("report.json")))
+}
+
+/// Threads the embedded emulator (and `emulate --demo`) serves.
+fn demo_threads() -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let emu = graph_emulator::start(EmulatorConfig {
+            pages: graph_emulator::cli::DEMO_PAGES,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let n = emu.ground_truth().threads.len();
+        emu.shutdown().await;
+        n
+    })
+}
+
+#[test]
+fn the_demo_runs_against_emulate_demo_without_a_throttle() {
+    // `--port 0`: the README's fixed 8787 could be taken on a shared test machine.
+    let emu = Standalone::start(&["--demo", "--port", "0"]);
+    let (dir, file) = demo_copy();
+    let (code, stdout, stderr) = run_demo_against(&emu.url, dir.path(), &file);
+    let hint = emu.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("page_id"),
+        "the preview is printed:\n{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let lake = report["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "lake")
+        .unwrap();
+    assert_eq!(
+        lake["report"]["rows"].as_u64(),
+        Some(demo_threads() as u64),
+        "every thread of the standalone emulator, as from the embedded one"
+    );
+    let units = report["units"].as_array().unwrap();
+    let throttled: u64 = units.iter().filter_map(|u| u["throttles"].as_u64()).sum();
+    assert_eq!(throttled, 0, "the demo's rate is the emulator's: {units:?}");
+    // The hint's URL is on the version pipelines use by default, and names the demo command.
+    assert!(
+        // (`tributary`'s unit tests hold it equal to the source's `DEFAULT_API_VERSION`.)
+        hint.contains(&format!("/{}/", graph_emulator::DEFAULT_VERSION)),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(&format!(
+            "GRAPH_BASE_URL={} tributary run pipelines/demo.toml",
+            emu_url_of(&hint)
+        )),
+        "{hint}"
+    );
+}
+
+/// The URL named in the hint's demo command (the test started the emulator on a free port).
+fn emu_url_of(hint: &str) -> String {
+    hint.split("GRAPH_BASE_URL=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_failed_run_leaves_no_empty_output_directory() {
+    // The plain emulator serves 2 Pages; the demo lists 4, so the run fails on the third.
+    let emu = Standalone::start(&["--port", "0", "--rate-limit", "0"]);
+    let (dir, file) = demo_copy();
+    let (code, _, stderr) = run_demo_against(&emu.url, dir.path(), &file);
+    emu.stop();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("104857600000003"), "{stderr}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is left of the failed run: {:?}",
+        fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
+    );
+}

@@ -159,3 +159,71 @@ fn a_failed_run_leaves_no_empty_output_directory() {
             .collect::<Vec<_>>()
     );
 }
+
+/// The data rows of the demo's preview table, as cells.
+fn preview_rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("page_id"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_preview_is_the_newest_threads_with_distinct_ids_on_every_run() {
+    let mut previews = Vec::new();
+    for _ in 0..2 {
+        let (dir, file) = demo_copy();
+        let (code, stdout, stderr) = run(tributary()
+            .current_dir(dir.path())
+            .args(["run", "--progress", "never"])
+            .arg(&file));
+        assert_eq!(code, 0, "{stderr}");
+        previews.push(stdout);
+    }
+    assert_eq!(previews[0], previews[1], "the same preview on every run");
+    let rows = preview_rows(&previews[0]);
+    assert_eq!(rows.len(), 10, "{}", previews[0]);
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(ids.len(), 10, "every id distinguishable:\n{}", previews[0]);
+    let times: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first:\n{}",
+        previews[0]
+    );
+    // The newest of all Instagram inbox threads the emulator serves, not whichever came first.
+    let newest = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let emu = graph_emulator::start(EmulatorConfig {
+                pages: graph_emulator::cli::DEMO_PAGES,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            let truth = emu.ground_truth();
+            emu.shutdown().await;
+            truth
+                .threads
+                .iter()
+                .filter(|t| t.platform.as_str() == "instagram" && t.folder.as_str() == "inbox")
+                .map(|t| t.updated_time.clone())
+                .max()
+                .unwrap()
+        })
+    };
+    assert!(
+        newest.starts_with(&times[0][..19]),
+        "{newest} vs {}",
+        times[0]
+    );
+}

@@ -155,10 +155,11 @@ fn table_prints_the_chosen_columns_aligned_cut_to_max_width_with_max_rows_and_a_
         for cell in row {
             assert!(cell.chars().count() <= 12, "cut to max_width: {row:?}");
         }
-        // Thread ids (`t_` and 18 digits) and timestamps are longer than 12 characters.
+        // Thread ids (`t_` and 18 digits) and timestamps are longer than 12 characters: cut in
+        // the middle, keeping their start and end.
         for cut in [id, updated] {
             assert!(
-                cut.ends_with('…') && cut.chars().count() == 12,
+                cut.contains('…') && cut.chars().count() == 12,
                 "cut with an ellipsis: {row:?}"
             );
         }

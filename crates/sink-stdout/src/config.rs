@@ -18,8 +18,9 @@ pub enum Format {
     /// RFC 3339, printed as batches arrive. Values are never truncated.
     #[default]
     Ndjson,
-    /// One table with aligned columns, printed at the end of the run; long values are cut to
-    /// `max_width` characters and end with `…`, control characters are shown escaped (`\n`).
+    /// One table with aligned columns, printed at the end of the run; long values are cut in
+    /// the middle to `max_width` characters (`…` marks the cut, so values sharing a long prefix
+    /// stay distinguishable), control characters are shown escaped (`\n`).
     Table,
 }
 
@@ -40,14 +41,22 @@ pub struct StdoutConfig {
     #[serde(default)]
     pub max_rows: Option<u64>,
 
-    /// `table` only: the longest cell, in characters; longer values are cut and end with `…`.
-    /// Absent: 40.
+    /// `table` only: the longest cell, in characters; longer values keep their start and their
+    /// end, with `…` in place of the middle. Absent: 40.
     #[serde(default)]
     pub max_width: Option<usize>,
 
     /// Columns to print, in this order. Absent: every column of the input.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+
+    /// `table` only: sort the rows by these input columns, each `"name"` or `"name desc"`
+    /// (`"name asc"` too), e.g. `["updated_time desc", "id"]`; nulls last. With `max_rows` the
+    /// table shows the first rows of the whole run in this order (the sink reads every row and
+    /// keeps the best `max_rows`), the same on every run. Absent: rows in arrival order, the
+    /// first `max_rows` to arrive (which may differ between runs).
+    #[serde(default)]
+    pub order_by: Option<Vec<String>>,
 }
 
 impl StdoutConfig {

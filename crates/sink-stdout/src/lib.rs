@@ -8,8 +8,9 @@
 //! inputs    = ["pages"]
 //! format    = "table"                   # or "ndjson" (the default)
 //! max_rows  = 20                        # table default: 100; ndjson default: no limit
-//! max_width = 30                        # table cells longer than this end with `…`
+//! max_width = 30                        # longer cells keep their start and end: `aWdf…MjM0`
 //! columns   = ["platform", "folder", "id", "snippet"]
+//! order_by  = ["updated_time desc", "id"] # the newest 20 of the run, the same every run
 //! ```
 //!
 //! The one thing to know: **a closed pipe is not an error.** `tributary run p.toml | head -3`
@@ -22,8 +23,12 @@
 //!   one JSON object per row, every column present (`null` when null), timestamps in RFC 3339,
 //!   values never cut.
 //! - `table` holds at most `max_rows` rows and prints one aligned table at the end of the run
-//!   (column widths need every row), then a row count. Cells are cut to `max_width` characters
-//!   on `char` boundaries, never inside a UTF-8 sequence; control characters are escaped so one
+//!   (column widths need every row), then a row count. Without `order_by` those are the first
+//!   rows to arrive, and the sink stops wanting data once it has them; with `order_by` it reads
+//!   every row and keeps the best `max_rows` so far (a bounded top-N: arrival order, which varies
+//!   between runs, cannot change what is shown). Cells longer than `max_width` keep their start
+//!   and their end around a `…` (Graph ids share long prefixes and differ at the end), cut on
+//!   `char` boundaries, never inside a UTF-8 sequence; control characters are escaped so one
 //!   value stays on one line; nested values (lists, structs) are shown in Arrow's display form.
 //! - The sink writes nothing anywhere but standard output, and commits nothing: `finish`
 //!   reports `files = 0`, location `stdout`, the bytes written, and the rows written in full
@@ -39,7 +44,7 @@ use tributary_core::plugin::{BuildContext, BuildInput, Sink, SinkPlugin};
 pub use crate::config::{
     DEFAULT_FORMAT, DEFAULT_MAX_WIDTH, DEFAULT_TABLE_MAX_ROWS, Format, StdoutConfig,
 };
-pub use crate::sink::{Settings, StdoutSink};
+pub use crate::sink::{Settings, SortKey, StdoutSink};
 
 /// The `stdout` sink plugin (`type = "stdout"`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,12 +97,67 @@ pub fn settings(
         None => None,
         Some(columns) => Some(projection(columns, input)?),
     };
+    let order_by = match &config.order_by {
+        None => None,
+        Some(_) if config.format == Format::Ndjson => {
+            return Err(BuildError::at(
+                "order_by",
+                "`order_by` sorts a table; NDJSON rows are printed as they arrive",
+            )
+            .with_help("set `format = \"table\"`, or remove `order_by`"));
+        }
+        Some(keys) => Some(order_by(keys, input)?),
+    };
     Ok(Settings {
         format: config.format,
         max_rows: config.effective_max_rows(),
         max_width: config.effective_max_width(),
         projection,
+        order_by,
     })
+}
+
+/// The sort keys of `order_by`, checked: known columns, `asc`/`desc`, each once, sortable.
+fn order_by(keys: &[String], input: &BuildInput) -> Result<Vec<SortKey>, BuildError> {
+    if keys.is_empty() {
+        return Err(BuildError::at("order_by", "`order_by` is empty").with_help(
+            "name at least one column, e.g. `[\"updated_time desc\"]`, or remove `order_by`",
+        ));
+    }
+    let mut out: Vec<SortKey> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut words = key.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        let descending = match (words.next().map(str::to_ascii_lowercase), words.next()) {
+            (None, None) => false,
+            (Some(d), None) if d == "asc" => false,
+            (Some(d), None) if d == "desc" => true,
+            _ => {
+                return Err(BuildError::at(
+                    "order_by",
+                    format!("`{key}` is not a sort key"),
+                )
+                .with_help("write a column name, optionally followed by `asc` or `desc`: `\"updated_time desc\"`"));
+            }
+        };
+        let column = column_index(name, input, "order_by")?;
+        if out.iter().any(|k| k.column == column) {
+            return Err(
+                BuildError::at("order_by", format!("column `{name}` is listed twice"))
+                    .with_help("list each column once"),
+            );
+        }
+        let data_type = input.schema.field(column).data_type();
+        if !sink::sortable(data_type) {
+            return Err(BuildError::at(
+                "order_by",
+                format!("column `{name}` ({data_type}) cannot be sorted"),
+            )
+            .with_help("sort by a column of numbers, strings, booleans or times"));
+        }
+        out.push(SortKey { column, descending });
+    }
+    Ok(out)
 }
 
 /// The input indices of `columns`, checked: known, not repeated, not empty.
@@ -109,36 +169,9 @@ fn projection(columns: &[String], input: &BuildInput) -> Result<Vec<usize>, Buil
         )
         .with_help("list the columns to print, or remove `columns` to print every column"));
     }
-    let names: Vec<&str> = input
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
     let mut indices = Vec::with_capacity(columns.len());
     for column in columns {
-        let Some(index) = names.iter().position(|n| n == column) else {
-            let nearest = names
-                .iter()
-                .map(|n| (*n, strsim::jaro_winkler(column, n)))
-                // 0.8: a typo or a prefix, not any column that shares a letter.
-                .filter(|(_, score)| *score >= 0.8)
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(n, _)| n);
-            let all = names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let help = match nearest {
-                Some(n) => format!("did you mean `{n}`? the input has {all}"),
-                None => format!("the input has {all}"),
-            };
-            return Err(
-                BuildError::at("columns", format!("the input has no column `{column}`"))
-                    .with_help(help),
-            );
-        };
+        let index = column_index(column, input, "columns")?;
         if indices.contains(&index) {
             return Err(
                 BuildError::at("columns", format!("column `{column}` is listed twice"))
@@ -148,6 +181,38 @@ fn projection(columns: &[String], input: &BuildInput) -> Result<Vec<usize>, Buil
         indices.push(index);
     }
     Ok(indices)
+}
+
+/// The input index of column `column` named by config key `key`, with a suggestion if unknown.
+fn column_index(column: &str, input: &BuildInput, key: &str) -> Result<usize, BuildError> {
+    let names: Vec<&str> = input
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let Some(index) = names.iter().position(|n| *n == column) else {
+        let nearest = names
+            .iter()
+            .map(|n| (*n, strsim::jaro_winkler(column, n)))
+            // 0.8: a typo or a prefix, not any column that shares a letter.
+            .filter(|(_, score)| *score >= 0.8)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(n, _)| n);
+        let all = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = match nearest {
+            Some(n) => format!("did you mean `{n}`? the input has {all}"),
+            None => format!("the input has {all}"),
+        };
+        return Err(
+            BuildError::at(key, format!("the input has no column `{column}`")).with_help(help),
+        );
+    };
+    Ok(index)
 }
 
 #[cfg(test)]
@@ -184,7 +249,8 @@ mod tests {
                 format: Format::Ndjson,
                 max_rows: None,
                 max_width: DEFAULT_MAX_WIDTH,
-                projection: None
+                projection: None,
+                order_by: None,
             }
         );
         assert!(Stdout::build(config(r#"format = "table""#), &input(), &ctx()).is_ok());
@@ -218,6 +284,49 @@ mod tests {
         );
         let err = resolve(r#"columns = ["id", "id"]"#).expect_err("twice");
         assert!(err.message.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn resolves_order_by_with_directions() {
+        let settings = resolve(
+            "format = \"table\"\norder_by = [\"updated_time desc\", \"id\", \"platform ASC\"]",
+        )
+        .expect("valid");
+        let keys = settings.order_by.expect("order");
+        let schema = conversations_schema();
+        let named: Vec<(&str, bool)> = keys
+            .iter()
+            .map(|k| (schema.field(k.column).name().as_str(), k.descending))
+            .collect();
+        assert_eq!(
+            named,
+            [("updated_time", true), ("id", false), ("platform", false)]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_order_by_keys_with_help() {
+        let table = |keys: &str| resolve(&format!("format = \"table\"\norder_by = {keys}"));
+        let err = table(r#"["updated_tme desc"]"#).expect_err("unknown column");
+        assert_eq!(err.key.as_deref(), Some("order_by"));
+        assert!(
+            err.help
+                .as_deref()
+                .unwrap_or("")
+                .contains("did you mean `updated_time`?"),
+            "{err}"
+        );
+        for bad in [
+            r#"["id sideways"]"#,
+            r#"["id desc nulls"]"#,
+            "[]",
+            r#"["id", "id desc"]"#,
+        ] {
+            let err = table(bad).expect_err(bad);
+            assert_eq!(err.key.as_deref(), Some("order_by"), "{bad}");
+        }
+        let err = resolve(r#"order_by = ["id"]"#).expect_err("ndjson");
+        assert!(err.message.contains("NDJSON"), "{err}");
     }
 
     #[test]

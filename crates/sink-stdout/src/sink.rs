@@ -12,7 +12,12 @@
 use std::io::{ErrorKind, Write};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, StringArray, make_array};
+use arrow::array::{
+    Array, ArrayData, ArrayRef, RecordBatch, StringArray, make_array, new_null_array,
+};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::WriterBuilder;
@@ -36,6 +41,132 @@ pub struct Settings {
     pub max_width: usize,
     /// Indices of the input columns to print, in order (`None`: every column).
     pub projection: Option<Vec<usize>>,
+    /// `table` only: the order of the rows (`None`: arrival order, the first rows to arrive).
+    pub order_by: Option<Vec<SortKey>>,
+}
+
+/// One key of `order_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// Index of the input column.
+    pub column: usize,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// Whether a column of `data_type` can be a sort key (arrow's sort kernels support it).
+pub fn sortable(data_type: &DataType) -> bool {
+    let values = new_null_array(data_type, 2);
+    lexsort_to_indices(
+        &[SortColumn {
+            values,
+            options: None,
+        }],
+        None,
+    )
+    .is_ok()
+}
+
+/// `order_by`'s state: the best rows so far, a bounded top-N (the rows arrive in an order that
+/// varies between runs, so "the first N" would not be reproducible).
+struct Top {
+    /// Input columns held: the printed ones, then sort keys that are not printed.
+    keep: Vec<usize>,
+    /// Positions in `keep` of the printed columns, in print order.
+    print: Vec<usize>,
+    /// Sort keys as positions in `keep`, then every other held sortable column ascending, so
+    /// that rows equal on the keys still come out in one order (ties cannot depend on arrival).
+    sort: Vec<(usize, SortOptions)>,
+    /// The best rows so far (at most `max_rows`), in order.
+    best: Option<RecordBatch>,
+    /// Rows received.
+    seen: u64,
+    /// `order_by` as written, for the footer (`updated_time desc, id`).
+    described: String,
+}
+
+impl Top {
+    fn new(order: &[SortKey], projection: Option<&[usize]>, input: &Schema) -> Self {
+        let mut keep: Vec<usize> = match projection {
+            Some(p) => p.to_vec(),
+            None => (0..input.fields().len()).collect(),
+        };
+        let print: Vec<usize> = (0..keep.len()).collect();
+        for key in order {
+            if !keep.contains(&key.column) {
+                keep.push(key.column);
+            }
+        }
+        let position = |column: usize| keep.iter().position(|&c| c == column).unwrap_or(0);
+        let mut sort: Vec<(usize, SortOptions)> = order
+            .iter()
+            .map(|k| {
+                let options = SortOptions {
+                    descending: k.descending,
+                    nulls_first: false,
+                };
+                (position(k.column), options)
+            })
+            .collect();
+        for (pos, &column) in keep.iter().enumerate() {
+            if !order.iter().any(|k| k.column == column)
+                && sortable(input.field(column).data_type())
+            {
+                let options = SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                };
+                sort.push((pos, options));
+            }
+        }
+        let described = order
+            .iter()
+            .map(|k| {
+                let name = input.field(k.column).name();
+                if k.descending {
+                    format!("{name} desc")
+                } else {
+                    name.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            keep,
+            print,
+            sort,
+            best: None,
+            seen: 0,
+            described,
+        }
+    }
+
+    /// Merges `batch` into the best rows, keeping at most `limit`.
+    fn add(&mut self, batch: &RecordBatch, limit: Option<u64>) -> Result<(), RunError> {
+        self.seen += batch.num_rows() as u64;
+        let batch = batch.project(&self.keep)?;
+        let combined = match self.best.take() {
+            Some(best) => concat_batches(&batch.schema(), [&best, &batch])?,
+            None => batch,
+        };
+        let columns: Vec<SortColumn> = self
+            .sort
+            .iter()
+            .map(|&(pos, options)| SortColumn {
+                values: combined.column(pos).clone(),
+                options: Some(options),
+            })
+            .collect();
+        let limit = limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let indices = lexsort_to_indices(&columns, limit)?;
+        self.best = Some(take_record_batch(&combined, &indices)?);
+        Ok(())
+    }
+
+    /// Rows held.
+    fn rows(&self) -> u64 {
+        self.best.as_ref().map_or(0, |b| b.num_rows() as u64)
+    }
 }
 
 /// Prints batches on standard output (or any writer, for tests and embedding).
@@ -57,6 +188,8 @@ pub struct StdoutSink {
     cell_schema: SchemaRef,
     /// The reader of the output went away.
     closed: bool,
+    /// `order_by`: the best rows so far.
+    top: Option<Top>,
 }
 
 impl std::fmt::Debug for StdoutSink {
@@ -99,6 +232,12 @@ impl StdoutSink {
         );
         let relabel = printable != projected;
         let cell_schema = cell_schema(&printable);
+        let top = match (&settings.order_by, settings.format) {
+            (Some(order), Format::Table) => {
+                Some(Top::new(order, settings.projection.as_deref(), input))
+            }
+            _ => None,
+        };
         Ok(Self {
             settings,
             out: Some(out),
@@ -109,6 +248,7 @@ impl StdoutSink {
             held: Vec::new(),
             cell_schema,
             closed: false,
+            top,
         })
     }
 
@@ -171,8 +311,13 @@ impl StdoutSink {
         } else {
             batch
         };
+        self.printable(batch).map(Some)
+    }
+
+    /// `batch` (of the printed columns) with the printable types of [`printable_type`].
+    fn printable(&self, batch: RecordBatch) -> Result<RecordBatch, RunError> {
         if !self.relabel {
-            return Ok(Some(batch));
+            return Ok(batch);
         }
         let columns = batch
             .columns()
@@ -180,7 +325,7 @@ impl StdoutSink {
             .zip(self.schema.fields())
             .map(|(array, field)| Ok(make_array(relabel(array.to_data(), field.data_type())?)))
             .collect::<Result<Vec<_>, ArrowError>>()?;
-        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 
@@ -252,33 +397,36 @@ fn ndjson(batch: &RecordBatch) -> Result<Vec<u8>, RunError> {
     Ok(writer.into_inner())
 }
 
-/// `value` cut to `max_width` characters (the last one an ellipsis) with control characters
-/// escaped, so that one value is one line of one cell. Cuts between `char`s, never inside one,
-/// and stops reading a long value (an attachments JSON) as soon as it knows it must cut.
+/// `value` as shown in one cell: control characters escaped (so one value is one line), and,
+/// if that is longer than `max_width` characters, its start and its end around a `…` (Graph ids
+/// share long prefixes and differ at the end, so a cut that kept only the start would show every
+/// id the same). Cuts between `char`s, never inside one.
 fn cell(value: &str, max_width: usize) -> String {
-    let mut out = String::with_capacity(value.len().min(max_width.saturating_mul(4)));
-    let mut width = 0;
-    for c in value.chars() {
-        let mut utf8 = [0; 4];
-        let escaped;
-        // The escaped form is what takes room on screen, so it is what gets measured and cut.
-        let shown: &str = if c.is_control() {
-            escaped = c.escape_default().to_string();
-            &escaped
+    // The escaped form is what takes room on screen, so it is what gets measured and cut.
+    fn shown(c: char) -> impl DoubleEndedIterator<Item = char> {
+        let escaped: Vec<char> = if c.is_control() {
+            c.escape_default().collect()
         } else {
-            c.encode_utf8(&mut utf8)
+            vec![c]
         };
-        for shown_char in shown.chars() {
-            if width == max_width {
-                // One char too many: the last one kept makes room for the ellipsis.
-                out.pop();
-                out.push('…');
-                return out;
-            }
-            out.push(shown_char);
-            width += 1;
-        }
+        escaped.into_iter()
     }
+    let width = value.chars().flat_map(shown).take(max_width + 1).count();
+    if width <= max_width {
+        return value.chars().flat_map(shown).collect();
+    }
+    // One character goes to the ellipsis; the start gets the odd one.
+    let tail = (max_width - 1) / 2;
+    let head = max_width - 1 - tail;
+    let mut out: String = value.chars().flat_map(shown).take(head).collect();
+    out.push('…');
+    let end: Vec<char> = value
+        .chars()
+        .rev()
+        .flat_map(|c| shown(c).rev())
+        .take(tail)
+        .collect();
+    out.extend(end.into_iter().rev());
     out
 }
 
@@ -329,6 +477,13 @@ impl Sink for StdoutSink {
             if self.closed {
                 return Ok(());
             }
+            if let Some(top) = self.top.as_mut() {
+                if batch.num_rows() > 0 {
+                    top.add(batch, self.settings.max_rows)?;
+                    self.rows = top.rows();
+                }
+                return Ok(());
+            }
             let Some(batch) = self.take_rows(batch)? else {
                 return Ok(());
             };
@@ -352,17 +507,38 @@ impl Sink for StdoutSink {
     }
 
     fn wants_more(&self) -> bool {
-        !self.closed && self.room() > 0
+        // With `order_by` any later row may belong in the table.
+        !self.closed && (self.top.is_some() || self.room() > 0)
     }
 
     fn finish(mut self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
         Box::pin(async move {
+            if let Some(best) = self.top.as_mut().and_then(|t| t.best.take()) {
+                let print = self
+                    .top
+                    .as_ref()
+                    .map(|t| t.print.clone())
+                    .unwrap_or_default();
+                let batch = self.printable(best.project(&print)?)?;
+                let cells = cells(&batch, &self.cell_schema, self.settings.max_width)?;
+                self.held.push(cells);
+            }
             if self.settings.format == Format::Table && !self.closed {
                 let mut text = table(&self.cell_schema, &self.held)?;
                 text.push('\n');
                 let limit_hit = self.settings.max_rows.is_some_and(|max| self.rows >= max);
                 let plural = if self.rows == 1 { "" } else { "s" };
-                text.push_str(&if limit_hit {
+                text.push_str(&if let Some(top) = &self.top {
+                    let seen = top.seen;
+                    if seen > self.rows {
+                        format!(
+                            "{} of {seen} rows, by {} (raise `max_rows` to see more)\n",
+                            self.rows, top.described
+                        )
+                    } else {
+                        format!("{} row{plural}, by {}\n", self.rows, top.described)
+                    }
+                } else if limit_hit {
                     format!(
                         "{} row{plural} (the first; raise `max_rows` to see more)\n",
                         self.rows
@@ -439,6 +615,7 @@ mod tests {
             max_rows: None,
             max_width: 40,
             projection: None,
+            order_by: None,
         }
     }
 
@@ -619,6 +796,97 @@ mod tests {
         );
     }
 
+    /// The table `settings` prints for `batches`, written in this order.
+    async fn table_of(settings: Settings, batches: &[RecordBatch]) -> (String, SinkReport) {
+        let capture = Capture::default();
+        let mut s = sink(settings, &capture);
+        for b in batches {
+            s.write(b).await.expect("write");
+            assert!(s.wants_more(), "a sorted table reads every row");
+        }
+        let report = s.finish().await.expect("finish");
+        (capture.text(), report)
+    }
+
+    #[tokio::test]
+    async fn order_by_shows_the_best_rows_of_the_whole_run_whatever_their_arrival_order() {
+        let sorted = |max_rows| Settings {
+            max_rows: Some(max_rows),
+            order_by: Some(vec![SortKey {
+                column: 3,
+                descending: true,
+            }]),
+            ..settings(Format::Table)
+        };
+        let (one, report) = table_of(sorted(2), &[batch(0, 3), batch(3, 4), batch(7, 2)]).await;
+        let (other, _) = table_of(sorted(2), &[batch(7, 2), batch(0, 3), batch(3, 4)]).await;
+        assert_eq!(one, other, "arrival order does not change the table");
+        // The newest two of all nine rows, newest first.
+        let rows: Vec<&str> = one.lines().filter(|l| l.starts_with("| ")).collect();
+        assert!(
+            rows[1].starts_with("| 8 |") && rows[2].starts_with("| 7 |"),
+            "{one}"
+        );
+        assert_eq!(rows.len(), 3, "{one}");
+        assert!(
+            one.ends_with("2 of 9 rows, by time desc (raise `max_rows` to see more)\n"),
+            "{one}"
+        );
+        assert_eq!(report.rows, 2, "rows printed");
+        let (all, report) = table_of(sorted(20), &[batch(0, 2), batch(2, 1)]).await;
+        assert!(all.ends_with("3 rows, by time desc\n"), "{all}");
+        assert_eq!(report.rows, 3);
+    }
+
+    #[tokio::test]
+    async fn order_by_breaks_ties_on_the_other_columns_and_may_sort_an_unprinted_column() {
+        // Every row has the same platform: the tie is broken by the other held columns
+        // (`n` ascending), not by arrival order.
+        let same = |start, n| {
+            let b = batch(start, n);
+            let platform: ArrayRef =
+                Arc::new(StringArray::from_iter_values((0..n).map(|_| "instagram")));
+            let mut columns = b.columns().to_vec();
+            columns[1] = platform;
+            RecordBatch::try_new(b.schema(), columns).expect("batch")
+        };
+        let settings = Settings {
+            max_rows: Some(2),
+            projection: Some(vec![0]),
+            order_by: Some(vec![SortKey {
+                column: 1,
+                descending: false,
+            }]),
+            ..settings(Format::Table)
+        };
+        let (a, _) = table_of(settings.clone(), &[same(5, 3), same(0, 5)]).await;
+        let (b, _) = table_of(settings, &[same(0, 5), same(5, 3)]).await;
+        assert_eq!(a, b);
+        assert!(
+            a.contains("| 0 |") && a.contains("| 1 |") && !a.contains("| 2 |"),
+            "{a}"
+        );
+        assert_eq!(
+            a.lines().nth(1),
+            Some("| n |"),
+            "only the printed columns: {a}"
+        );
+        assert!(
+            a.ends_with("2 of 8 rows, by platform (raise `max_rows` to see more)\n"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn strings_numbers_and_times_are_sortable_keys() {
+        assert!(sortable(&DataType::Utf8));
+        assert!(sortable(&DataType::Int64));
+        assert!(sortable(&DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Millisecond,
+            Some("UTC".into())
+        )));
+    }
+
     #[tokio::test]
     async fn table_truncates_long_values_with_an_ellipsis() {
         let capture = Capture::default();
@@ -632,9 +900,9 @@ mod tests {
         s.write(&batch(0, 1)).await.expect("write");
         s.finish().await.expect("finish");
         let text = capture.text();
-        assert!(text.contains("| hello 0… |"), "{text}");
-        assert!(text.contains("| 2026-11… |"), "{text}");
-        assert!(text.contains("| instagr… |"), "{text}");
+        assert!(text.contains("| hell…0 🙂 |"), "{text}");
+        assert!(text.contains("| 2026…40Z |"), "{text}");
+        assert!(text.contains("| inst…ram |"), "{text}");
     }
 
     #[tokio::test]
@@ -737,16 +1005,34 @@ mod tests {
     fn cell_cuts_on_char_boundaries_and_marks_the_cut() {
         assert_eq!(cell("short", 10), "short");
         assert_eq!(cell("exactly10!", 10), "exactly10!");
-        assert_eq!(cell("eleven chars", 10), "eleven ch…");
-        assert_eq!(cell("🙂🙂🙂🙂", 3), "🙂🙂…");
-        assert_eq!(cell("中文中文中文", 4), "中文中…");
+        assert_eq!(cell("eleven chars", 10), "eleve…hars");
+        assert_eq!(cell("🙂🙂🙂🙂", 3), "🙂…🙂");
+        assert_eq!(cell("中文中文中文", 4), "中文…文");
         assert_eq!(cell("abc", 1), "…");
+        assert_eq!(cell("abc", 2), "a…");
         assert_eq!(cell("", 5), "");
+    }
+
+    #[test]
+    fn cells_of_ids_sharing_a_long_prefix_stay_distinct() {
+        // Instagram thread ids: base64 of `ig_thread:1:IGMessageThread:1:...`, equal for 40+
+        // characters; a cut that kept only the start made every id of the demo look the same.
+        let a = "aWdfdGhyZWFkOjE6SUdNZXNzYWdlVGhyZWFkOjE6MTc4NDE0MDAwMDAwMDAwMTIzNDU2";
+        let b = "aWdfdGhyZWFkOjE6SUdNZXNzYWdlVGhyZWFkOjE6MTc4NDE0MDAwMDAwMDAwOTg3NjU0";
+        let (ca, cb) = (cell(a, 40), cell(b, 40));
+        assert_ne!(ca, cb);
+        assert_eq!(ca.chars().count(), 40);
+        assert!(
+            ca.starts_with("aWdfdGhy") && ca.ends_with("MTIzNDU2"),
+            "{ca}"
+        );
     }
 
     #[test]
     fn cell_escapes_control_characters_to_keep_one_line() {
         assert_eq!(cell("a\nb\tc", 20), "a\\nb\\tc");
-        assert_eq!(cell("line\nbreak", 6), "line\\…");
+        assert_eq!(cell("line\nbreak", 6), "lin…ak");
+        assert_eq!(cell("break\nline", 6), "bre…ne");
+        assert_eq!(cell("ab\n", 3), "a…n");
     }
 }

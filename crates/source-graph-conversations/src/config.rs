@@ -60,9 +60,23 @@ pub struct GraphConversationsConfig {
     pub api_version: String,
 
     /// Pages to read: ids sharing `access_token` (`["1049..."]`), or tables with their own
-    /// token (`[{ id = "1049...", access_token = "${TOKEN_A}" }]`), or a mix.
+    /// token (`[{ id = "1049...", access_token = "${TOKEN_A}" }]`), or a mix; or `"all"`:
+    /// every Page `GET /me/accounts` lists for `access_token` (a user or system-user token),
+    /// each read with the Page token it returns. Listed at run time (`run`, `check`).
     #[serde(default)]
-    pub pages: Vec<PageEntry>,
+    #[schemars(with = "PagesSchema")]
+    pub pages: Pages,
+
+    /// With `pages = "all"`: Page ids not to read.
+    #[serde(default)]
+    pub exclude_pages: Vec<String>,
+
+    /// With `pages = "all"`: tasks the token's person must have on a Page (as `/me/accounts`
+    /// lists them); other Pages are skipped with one warning naming them. Default
+    /// `["MESSAGING"]` (reading conversations needs it); `[]` reads every listed Page.
+    #[serde(default)]
+    #[schemars(default = "default_require_tasks")]
+    pub require_tasks: Option<Vec<String>>,
 
     /// A file listing more Page ids (sharing `access_token`), for lists too long for TOML: one
     /// id per line, or a CSV whose header has an `id` or `page_id` column. Blank lines and lines
@@ -71,8 +85,8 @@ pub struct GraphConversationsConfig {
     #[serde(default)]
     pub pages_file: Option<String>,
 
-    /// Page access token used for every page listed without its own. Use `${ENV_VAR}`; never
-    /// printed.
+    /// Page access token used for every page listed without its own; with `pages = "all"`,
+    /// the user or system-user token whose Pages are read. Use `${ENV_VAR}`; never printed.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub access_token: Option<SecretString>,
@@ -211,6 +225,98 @@ fn read_pages_file(path: &str) -> Result<Vec<String>, BuildError> {
     Ok(ids)
 }
 
+/// `pages`: a list of entries, or `"all"` (discovered from `GET /me/accounts`).
+#[derive(Debug)]
+pub enum Pages {
+    /// Listed in the file (or `pages_file`).
+    List(Vec<PageEntry>),
+    /// Every Page the token manages.
+    All,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Pages::List(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Pages;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of Page ids (or `{ id, access_token }` tables), or \"all\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pages, E> {
+                if v == "all" {
+                    return Ok(Pages::All);
+                }
+                // The value is not echoed: a token pasted in the wrong place must not be shown.
+                Err(E::custom(
+                    "`pages` is a list of Page ids, or \"all\" for every Page of the token",
+                ))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Pages, A::Error> {
+                Vec::<PageEntry>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Pages::List)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The JSON Schema of `pages` (the type itself has a hand-written deserializer).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PagesSchema {
+    /// Every Page of the token.
+    All(AllPages),
+    /// Page ids, or tables with their own token.
+    List(Vec<PageEntry>),
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum AllPages {
+    #[serde(rename = "all")]
+    All,
+}
+
+/// Page tasks Meta lists on `/me/accounts`.
+pub const KNOWN_TASKS: &[&str] = &[
+    "ADVERTISE",
+    "ANALYZE",
+    "CREATE_CONTENT",
+    "MESSAGING",
+    "MODERATE",
+    "MANAGE",
+];
+
+/// Default `require_tasks`.
+pub const DEFAULT_REQUIRE_TASKS: &[&str] = &["MESSAGING"];
+
+fn default_require_tasks() -> Option<Vec<String>> {
+    Some(
+        DEFAULT_REQUIRE_TASKS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+}
+
+/// `pages = "all"`: what to list and how to narrow it (checked, no I/O yet).
+#[derive(Debug, Clone)]
+pub(crate) struct Discovery {
+    /// The user or system-user token.
+    pub token: SecretString,
+    /// Page ids not to read.
+    pub exclude: Vec<String>,
+    /// Tasks a Page must list to be read (uppercase).
+    pub require_tasks: Vec<String>,
+}
+
 /// One entry of `pages`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -320,6 +426,11 @@ pub(crate) struct Validated {
     pub fields: Vec<String>,
     pub messages_requested: bool,
     pub mode: Mode,
+    /// `pages = "all"`: Pages are listed at run time.
+    pub discovery: Option<Discovery>,
+    /// `concurrency` as configured (`None`: from the number of Pages, known at run time for
+    /// `pages = "all"`).
+    pub concurrency: Option<usize>,
 }
 
 impl GraphConversationsConfig {
@@ -432,28 +543,44 @@ impl GraphConversationsConfig {
 
         let shared = self
             .access_token
+            .take()
             .filter(|t| !t.expose_secret().is_empty())
             .or_else(|| embedded.then(|| SecretString::from(EMBEDDED_TOKEN)));
+        let (discovery, mut listed) = match std::mem::take(&mut self.pages) {
+            Pages::All => (Some(self.discovery(shared.clone())?), Vec::new()),
+            Pages::List(list) => {
+                if !self.exclude_pages.is_empty() {
+                    return Err(BuildError::at(
+                        "exclude_pages",
+                        "`exclude_pages` applies to `pages = \"all\"` only",
+                    )
+                    .with_help("remove the Pages from `pages` instead"));
+                }
+                if self.require_tasks.is_some() {
+                    return Err(BuildError::at(
+                        "require_tasks",
+                        "`require_tasks` applies to `pages = \"all\"` only",
+                    )
+                    .with_help("remove it: listed Pages are read with the tokens given"));
+                }
+                (None, list)
+            }
+        };
         if let Some(path) = &self.pages_file {
-            self.pages
-                .extend(read_pages_file(path)?.into_iter().map(PageEntry::Id));
+            listed.extend(read_pages_file(path)?.into_iter().map(PageEntry::Id));
         }
-        if self.pages.is_empty() {
+        if listed.is_empty() && discovery.is_none() {
             return Err(BuildError::at("pages", "no pages to read").with_help(
                 "list Page ids, e.g. pages = [\"104857600000001\"], or name a `pages_file`",
             ));
         }
-        let mut pages = Vec::with_capacity(self.pages.len());
-        for (i, entry) in self.pages.into_iter().enumerate() {
+        let mut pages = Vec::with_capacity(listed.len());
+        for (i, entry) in listed.into_iter().enumerate() {
             let (id, token) = match entry {
                 PageEntry::Id(id) => (id, shared.clone()),
                 PageEntry::WithToken(p) => (p.id, Some(p.access_token)),
             };
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-            {
+            if !is_page_id(&id) {
                 return Err(BuildError::at(
                     format!("pages[{i}]"),
                     format!("`{id}` is not a Page id"),
@@ -511,8 +638,71 @@ impl GraphConversationsConfig {
             folders,
             fields: self.fields,
             mode: self.mode,
+            discovery,
+            concurrency: self.concurrency,
         })
     }
+
+    /// `pages = "all"`: checks the keys that narrow it.
+    fn discovery(&self, token: Option<SecretString>) -> Result<Discovery, BuildError> {
+        if self.pages_file.is_some() {
+            return Err(BuildError::at(
+                "pages_file",
+                "`pages_file` cannot be combined with `pages = \"all\"`",
+            )
+            .with_help("remove one of them"));
+        }
+        let Some(token) = token else {
+            return Err(BuildError::at(
+                "access_token",
+                "`pages = \"all\"` needs the user or system-user token whose Pages to read",
+            )
+            .with_help(
+                "set `access_token = \"${FB_USER_TOKEN}\"`: each Page's own token comes from \
+                 GET /me/accounts",
+            ));
+        };
+        for (i, id) in self.exclude_pages.iter().enumerate() {
+            if !is_page_id(id) {
+                return Err(BuildError::at(
+                    format!("exclude_pages[{i}]"),
+                    format!("`{id}` is not a Page id"),
+                ));
+            }
+        }
+        let mut require_tasks = Vec::new();
+        for t in self.require_tasks.clone().unwrap_or_else(|| {
+            DEFAULT_REQUIRE_TASKS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }) {
+            let upper = t.to_ascii_uppercase();
+            if !KNOWN_TASKS.contains(&upper.as_str()) {
+                let e = BuildError::at("require_tasks", format!("`{t}` is not a Page task"));
+                return Err(match did_you_mean(&upper, KNOWN_TASKS) {
+                    Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                    None => e.with_help(format!("known: {}", KNOWN_TASKS.join(", "))),
+                });
+            }
+            if !require_tasks.contains(&upper) {
+                require_tasks.push(upper);
+            }
+        }
+        Ok(Discovery {
+            token,
+            exclude: self.exclude_pages.clone(),
+            require_tasks,
+        })
+    }
+}
+
+/// Page ids are digits in practice; letters, `_` and `.` are let through for test doubles.
+pub(crate) fn is_page_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
 fn parse_names<T: PartialEq>(
@@ -668,6 +858,76 @@ messages = { max = 5 }"#,
                 .validate()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn pages_all_is_checked_without_io_and_lists_nothing_yet() {
+        let v = parse("pages = \"all\"\naccess_token = \"user\"\nexclude_pages = [\"7\"]")
+            .unwrap()
+            .validate()
+            .unwrap();
+        let d = v.discovery.expect("discovery");
+        assert_eq!(d.exclude, ["7"]);
+        assert_eq!(d.require_tasks, ["MESSAGING"]);
+        assert!(v.request.pages.is_empty(), "listed at run time");
+        assert_eq!(v.concurrency, None);
+        let d = parse(
+            "pages = \"all\"\naccess_token = \"u\"\nrequire_tasks = [\"moderate\", \"MODERATE\"]",
+        )
+        .unwrap()
+        .validate()
+        .unwrap()
+        .discovery
+        .unwrap();
+        assert_eq!(d.require_tasks, ["MODERATE"]);
+        // The embedded emulator's demo token is a user token too.
+        assert!(
+            parse("pages = \"all\"\nbase_url = \"embedded\"")
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn pages_all_mistakes_are_build_errors_at_the_right_key() {
+        let err = parse("pages = \"al\"").unwrap_err().message().to_string();
+        assert!(err.contains("\"all\""), "{err}");
+        assert!(!err.contains("\"al\""), "the value is not echoed: {err}");
+        let key = |text: &str| {
+            parse(text)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .key
+                .unwrap_or_default()
+        };
+        assert_eq!(key("pages = \"all\""), "access_token");
+        assert_eq!(
+            key("pages = \"all\"\naccess_token = \"u\"\npages_file = \"p.txt\""),
+            "pages_file"
+        );
+        assert_eq!(
+            key("pages = \"all\"\naccess_token = \"u\"\nrequire_tasks = [\"MESAGING\"]"),
+            "require_tasks"
+        );
+        assert_eq!(
+            key("pages = \"all\"\naccess_token = \"u\"\nexclude_pages = [\"a/b\"]"),
+            "exclude_pages[0]"
+        );
+        assert_eq!(
+            key("pages = [\"1\"]\naccess_token = \"u\"\nexclude_pages = [\"1\"]"),
+            "exclude_pages"
+        );
+        assert_eq!(
+            key("pages = [\"1\"]\naccess_token = \"u\"\nrequire_tasks = []"),
+            "require_tasks"
+        );
+        let e = parse("pages = \"all\"\naccess_token = \"u\"\nrequire_tasks = [\"MESAGING\"]")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.help.unwrap().contains("did you mean `MESSAGING`"));
     }
 
     #[test]

@@ -59,6 +59,16 @@
 //!   end, in both modes (a `full` run leaves watermarks an incremental run can start from); see
 //!   `source::Incremental` for the exactly-once rule at the watermark.
 //!
+//! - `pages = "all"`: the Pages come from `GET /me/accounts` (every `paging.next`) with the
+//!   configured user or system-user token, at `open`/`check` time (build stays pure, so
+//!   `validate` works offline). Each Page is read with the Page token the listing returns
+//!   (a `SecretString` from the moment it is decoded) and gets its own pacer, as a listed Page
+//!   does; `exclude_pages` and `require_tasks` (default `MESSAGING`) narrow the list, skipped
+//!   Pages are named in one warning, and `--shard` takes its hash share of what is left. The
+//!   listing itself is paced and retried like any call, under a pacer of its own.
+//!   `instagram_business_account` is requested and logged at debug level only: Instagram
+//!   threads are read on the Page id with `platform=instagram`, as for listed Pages.
+//!
 //! The typed client ([`client::GraphClient`]) works without the plugin, for library use.
 
 pub mod client;
@@ -105,6 +115,8 @@ pub fn build_source(
         platforms: v.platforms,
         folders: v.folders,
         mode: v.mode,
+        discovery: v.discovery,
+        concurrency: v.concurrency,
         metrics,
     })
 }

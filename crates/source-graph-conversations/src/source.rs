@@ -21,14 +21,17 @@ use tributary_core::RunError;
 use tributary_core::canonical::{
     self, conversations_schema, message_fields, participant_fields, participant_type,
 };
-use tributary_core::plugin::{BatchStream, CheckResult, RunContext, Source, ValueDomain};
+use tributary_core::plugin::{
+    BatchStream, CheckResult, ReadScope, RunContext, Source, ValueDomain,
+};
 use tributary_core::telemetry::{Counters, Telemetry};
 
 use crate::client::{
-    ClientOptions, ConversationsRequest, Folder, GraphClient, Message, Participant, Platform,
+    ClientOptions, ConversationsRequest, DEFAULT_MAX_CONCURRENCY, DEFAULT_UNITS_PER_PAGE, Folder,
+    GraphClient, GraphError, ManagedPage, Message, PageAccess, Participant, Platform,
     SourceMetrics, Thread, UnitKey, UnitObserver, UnitProbe,
 };
-use crate::config::Mode;
+use crate::config::{Discovery, Mode};
 
 /// The name `base_url = "embedded"` asks the runtime to start.
 pub const EMBEDDED_SERVICE: &str = "graph-emulator";
@@ -44,6 +47,10 @@ pub struct GraphConversationsSource {
     pub(crate) folders: Vec<Folder>,
     pub(crate) columns: Columns,
     pub(crate) mode: Mode,
+    /// `pages = "all"`: the Pages are listed at `open`/`check` (build does no I/O).
+    pub(crate) discovery: Option<Discovery>,
+    /// `concurrency` as configured (`None`: 2 units per Page, counted after discovery).
+    pub(crate) concurrency: Option<usize>,
     pub(crate) metrics: Arc<SourceMetrics>,
 }
 
@@ -53,6 +60,7 @@ impl std::fmt::Debug for GraphConversationsSource {
             .field("id", &self.id)
             .field("base_url", &self.base_url)
             .field("pages", &self.request.pages.len())
+            .field("all_pages", &self.discovery.is_some())
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -117,6 +125,13 @@ impl Source for GraphConversationsSource {
         ]
     }
 
+    fn read_scope(&self) -> ReadScope {
+        match self.mode {
+            Mode::Full => ReadScope::Everything,
+            Mode::Incremental => ReadScope::SinceState,
+        }
+    }
+
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Vec<CheckResult>> {
         Box::pin(async move {
             let (base_url, _guard) = match &self.base_url {
@@ -150,6 +165,9 @@ impl Source for GraphConversationsSource {
                 }
             };
             let folder = self.folders.first().copied().unwrap_or(Folder::Inbox);
+            if let Some(discovery) = &self.discovery {
+                return self.check_all_pages(&client, discovery, folder).await;
+            }
             let checks = self.request.pages.iter().flat_map(|page| {
                 let client = &client;
                 self.platforms.iter().map(move |&platform| async move {
@@ -181,15 +199,7 @@ impl Source for GraphConversationsSource {
             component: ctx.component("sources"),
         }));
         let mut incremental = Incremental::new(ctx.checkpoint.clone());
-        if this.mode == Mode::Incremental {
-            incremental.load(&mut this.request);
-        }
-        if let Some(shard) = ctx.shard {
-            // A stable hash share of the pages: N workers cover every page exactly once.
-            this.request.pages.retain(|p| shard.owns(&p.page_id));
-            info!(%shard, pages = this.request.pages.len(), "reading this shard's pages");
-        }
-        let mut incremental_slot = Some(incremental);
+        let shard = ctx.shard;
         let services = ctx.services.clone();
         let cancel = ctx.cancel.clone();
         let component = format!("sources.{}", ctx.id);
@@ -207,19 +217,36 @@ impl Source for GraphConversationsSource {
             };
             let mut options = this.options;
             options.base_url = base_url;
-            let client =
-                GraphClient::new(options).map_err(|e| RunError::component(setup_component, e))?;
-            let pages = client.conversations(this.request);
-            Ok::<_, RunError>((guard, pages, this.columns, this.metrics))
+            let client = GraphClient::new(options)
+                .map_err(|e| RunError::component(setup_component.clone(), e))?;
+            let mut request = this.request;
+            if let Some(discovery) = &this.discovery {
+                let listed = client
+                    .managed_pages(&discovery.token)
+                    .await
+                    .map_err(|e| RunError::component(setup_component.clone(), e))?;
+                request.pages = read_discovered(listed, discovery)
+                    .map_err(|e| RunError::component(setup_component.clone(), e))?;
+                if this.concurrency.is_none() {
+                    request.concurrency = default_concurrency(request.pages.len());
+                }
+            }
+            if this.mode == Mode::Incremental {
+                incremental.load(&mut request);
+            }
+            if let Some(shard) = shard {
+                // A stable hash share of the pages (for `pages = "all"`, of the discovered
+                // list): N workers cover every page exactly once.
+                request.pages.retain(|p| shard.owns(&p.page_id));
+                info!(%shard, pages = request.pages.len(), "reading this shard's pages");
+            }
+            let pages = client.conversations(request);
+            Ok::<_, RunError>((guard, pages, this.columns, this.metrics, incremental))
         };
         futures::stream::once(setup)
-            .map_ok(move |(guard, pages, columns, metrics)| {
+            .map_ok(move |(guard, pages, columns, metrics, mut incremental)| {
                 let component = component.clone();
                 let mut guard = Some(guard);
-                // `map_ok` runs once (the stream has one item); the slot satisfies `FnMut`.
-                let mut incremental = incremental_slot
-                    .take()
-                    .unwrap_or_else(|| Incremental::new(Arc::default()));
                 pages
                     .filter_map(move |page| {
                         let page = page.map(|mut p| {
@@ -273,6 +300,221 @@ impl Source for GraphConversationsSource {
             .take_until(cancel.cancelled_owned())
             .boxed()
     }
+}
+
+impl GraphConversationsSource {
+    /// `tributary check` for `pages = "all"`: one line for the listing, then one line per
+    /// listed Page (its platforms checked together), skipped Pages included as FAIL with the
+    /// fix (the run skips them with a warning; `check` passes only if every Page is readable).
+    async fn check_all_pages(
+        &self,
+        client: &GraphClient,
+        discovery: &Discovery,
+        folder: Folder,
+    ) -> Vec<CheckResult> {
+        let listed = match client.managed_pages(&discovery.token).await {
+            Ok(l) => l,
+            Err(e) => {
+                return vec![CheckResult {
+                    target: "GET /me/accounts".into(),
+                    ok: false,
+                    fix: e.fix(),
+                    detail: e.to_string(),
+                }];
+            }
+        };
+        let selection = select_pages(listed, discovery);
+        let mut out = vec![CheckResult {
+            target: "GET /me/accounts".into(),
+            ok: !selection.read.is_empty(),
+            detail: format!(
+                "the token lists {} Pages: {} to read, {} skipped, {} excluded",
+                selection.listed,
+                selection.read.len(),
+                selection.skipped.len(),
+                selection.excluded
+            ),
+            fix: selection.read.is_empty().then(|| {
+                "use the token of a person with the MESSAGING task on the Pages to read".into()
+            }),
+        }];
+        for s in &selection.skipped {
+            out.push(CheckResult {
+                target: page_label(&s.id, s.name.as_deref()),
+                ok: false,
+                detail: format!("skipped: {}", s.reason),
+                fix: Some(format!(
+                    "give the token's person the {} task on the Page, or add \"{}\" to `exclude_pages`",
+                    discovery.require_tasks.join(" and "),
+                    s.id
+                )),
+            });
+        }
+        let checks = selection.read.iter().map(|(page, name)| async move {
+            let target = page_label(&page.page_id, name.as_deref());
+            for &platform in &self.platforms {
+                if let Err(e) = client.check_access(page, platform, folder).await {
+                    return CheckResult {
+                        target,
+                        ok: false,
+                        fix: e.fix(),
+                        detail: format!("{platform}: {e}"),
+                    };
+                }
+            }
+            let platforms: Vec<&str> = self.platforms.iter().map(|p| p.as_str()).collect();
+            CheckResult {
+                target,
+                ok: true,
+                detail: format!(
+                    "Page token accepted; {folder} conversations are readable ({})",
+                    platforms.join(", ")
+                ),
+                fix: None,
+            }
+        });
+        out.extend(futures::future::join_all(checks).await);
+        out
+    }
+}
+
+fn page_label(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("page {id} ({n})"),
+        None => format!("page {id}"),
+    }
+}
+
+/// Units in flight when `concurrency` is not set.
+fn default_concurrency(pages: usize) -> usize {
+    (pages * DEFAULT_UNITS_PER_PAGE).clamp(1, DEFAULT_MAX_CONCURRENCY)
+}
+
+/// A listed Page that is not read, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Skipped {
+    pub id: String,
+    pub name: Option<String>,
+    pub reason: String,
+}
+
+/// What `pages = "all"` reads out of a `/me/accounts` listing.
+#[derive(Debug)]
+pub(crate) struct Selection {
+    /// Pages listed.
+    pub listed: usize,
+    /// Pages to read with their Page token, in listing order, with their names.
+    pub read: Vec<(PageAccess, Option<String>)>,
+    /// Pages skipped (missing tasks or no Page token).
+    pub skipped: Vec<Skipped>,
+    /// Pages in `exclude_pages`.
+    pub excluded: usize,
+}
+
+/// Applies `exclude_pages` and `require_tasks` to a listing.
+pub(crate) fn select_pages(listed: Vec<ManagedPage>, d: &Discovery) -> Selection {
+    let mut out = Selection {
+        listed: listed.len(),
+        read: Vec::new(),
+        skipped: Vec::new(),
+        excluded: 0,
+    };
+    for page in listed {
+        if d.exclude.contains(&page.id) {
+            out.excluded += 1;
+            continue;
+        }
+        let missing: Vec<&str> = d
+            .require_tasks
+            .iter()
+            .filter(|t| !page.tasks.iter().any(|have| have.eq_ignore_ascii_case(t)))
+            .map(String::as_str)
+            .collect();
+        let reason = if !missing.is_empty() {
+            Some(format!(
+                "the token's person lacks the {} task",
+                missing.join(" and ")
+            ))
+        } else if page.access_token.is_none() {
+            Some("GET /me/accounts returned no Page token for it".to_string())
+        } else if !crate::config::is_page_id(&page.id) {
+            Some("its id is not a Page id".to_string())
+        } else {
+            None
+        };
+        match (reason, page.access_token) {
+            (None, Some(token)) => {
+                if let Some(ig) = &page.instagram_business_account {
+                    // Informational: Instagram threads are read on the Page id.
+                    tracing::debug!(page = %page.id, instagram_account = %ig, "Page has a linked Instagram account");
+                }
+                out.read.push((
+                    PageAccess {
+                        page_id: page.id,
+                        access_token: token,
+                    },
+                    page.name,
+                ));
+            }
+            (reason, _) => out.skipped.push(Skipped {
+                id: page.id,
+                name: page.name,
+                reason: reason.unwrap_or_default(),
+            }),
+        }
+    }
+    out
+}
+
+/// The Pages a run reads for `pages = "all"`; warns once about the skipped ones.
+fn read_discovered(
+    listed: Vec<ManagedPage>,
+    discovery: &Discovery,
+) -> Result<Vec<PageAccess>, GraphError> {
+    let selection = select_pages(listed, discovery);
+    if !selection.skipped.is_empty() {
+        let names: Vec<String> = selection
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", page_label(&s.id, s.name.as_deref()), s.reason))
+            .collect();
+        tracing::warn!(
+            skipped = selection.skipped.len(),
+            "skipping {} of the token's Pages that cannot be read: {} (give the token's person \
+             the task, or list them in `exclude_pages` to silence this)",
+            selection.skipped.len(),
+            names.join("; ")
+        );
+    }
+    info!(
+        listed = selection.listed,
+        read = selection.read.len(),
+        skipped = selection.skipped.len(),
+        excluded = selection.excluded,
+        "listed the token's Pages (GET /me/accounts)"
+    );
+    if selection.read.is_empty() {
+        let reason = if selection.listed == 0 {
+            "the token manages no Pages (the listing is empty)".to_string()
+        } else {
+            format!(
+                "none of the {} Pages it lists can be read ({} skipped, {} excluded)",
+                selection.listed,
+                selection.skipped.len(),
+                selection.excluded
+            )
+        };
+        return Err(GraphError::Accounts {
+            reason,
+            fix: Some(
+                "use the token of a person with the MESSAGING task on the Pages (with \
+                 pages_show_list), or check `exclude_pages` and `require_tasks`"
+                    .into(),
+            ),
+            error: None,
+        });
+    }
+    Ok(selection.read.into_iter().map(|(p, _)| p).collect())
 }
 
 /// The key of a unit in the state: `<page_id>/<platform>/<folder>`.

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use graph_emulator::{EmulatorConfig, Faults, InjectedError, TokenGrant, TokenStatus, Trigger};
+use graph_emulator::{
+    Accounts, EmulatorConfig, Faults, InjectedError, TokenGrant, TokenStatus, Trigger, UserGrant,
+    page_token,
+};
 use source_graph_conversations::client::secure::appsecret_proof;
 use source_graph_conversations::{GraphConversations, GraphConversationsConfig, build_source};
 use tributary_core::plugin::{BuildContext, RunContext, Source, SourcePlugin};
@@ -15,6 +18,8 @@ use tributary_core::plugin::{BuildContext, RunContext, Source, SourcePlugin};
 const TOKEN: &str = "EAAG-LEAK-CANARY-7f3a9c2e1d";
 const EXPIRED: &str = "EAAG-EXPIRED-CANARY-5b8e4d";
 const SECRET: &str = "app-secret-CANARY-31337";
+/// A user token for `pages = "all"`; the Page tokens it lists are secrets too.
+const USER: &str = "EAAG-USER-CANARY-0c4b7a";
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -82,6 +87,21 @@ async fn no_token_or_proof_in_logs_errors_or_output() {
         tokens,
         app_secret: Some(SECRET.into()),
         faults,
+        accounts: Accounts {
+            // One Page per response: the listing's `next` links (holding the user token) are
+            // followed and logged.
+            per_page: 1,
+            users: [(
+                USER.to_string(),
+                UserGrant {
+                    pages: None,
+                    status: TokenStatus::Valid,
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Accounts::default()
+        },
         ..EmulatorConfig::default()
     })
     .await
@@ -110,6 +130,36 @@ async fn no_token_or_proof_in_logs_errors_or_output() {
     };
     assert!(output.contains("\"snippet\""), "the output was rendered");
 
+    // `pages = "all"`: the Pages and their tokens come from /me/accounts, through the faults.
+    let discovered = build_source(
+        toml::from_str(&format!(
+            r#"base_url = "{}"
+pages = "all"
+access_token = "{USER}"
+app_secret = "{SECRET}"
+page_size = 7
+requests_per_second_per_page = 0
+max_retries = 12
+min_backoff_ms = 1
+max_backoff_secs = 0.02"#,
+            emu.base_url()
+        ))
+        .expect("config"),
+        &BuildContext::new("t", "sources", "all"),
+    )
+    .unwrap();
+    debug_of_source.push_str(&format!("{discovered:?}"));
+    let discovered: Box<dyn Source> = Box::new(discovered);
+    let checks = discovered.check(&RunContext::for_test("all")).await;
+    let check_text = format!("{checks:?}");
+    assert!(!checks.is_empty(), "{check_text}");
+    let mut stream = discovered.open(&RunContext::for_test("all"));
+    let mut discovered_rows = 0;
+    while let Some(b) = stream.next().await {
+        discovered_rows += b.expect("the faults are all retryable").num_rows();
+    }
+    assert!(discovered_rows > 0);
+
     // A run that ends with a fatal auth error.
     let source = GraphConversations::build(
         pipeline_config(emu.base_url(), EXPIRED),
@@ -127,6 +177,7 @@ async fn no_token_or_proof_in_logs_errors_or_output() {
     let error_text = format!("{error}\n{error:?}");
     assert!(error_text.contains("code 190/463"), "{error_text}");
     let stats = emu.stats();
+    let emu_pages = emu.page_ids();
     emu.shutdown().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
@@ -139,14 +190,34 @@ async fn no_token_or_proof_in_logs_errors_or_output() {
         "{:?}",
         stats.faults_injected
     );
-    for secret in [
+    assert!(logs.contains("/me/accounts"), "the listing was logged");
+    assert!(
+        stats
+            .requests_by_route
+            .get("accounts")
+            .copied()
+            .unwrap_or(0)
+            >= 4,
+        "the listing was paged, twice (check and run): {:?}",
+        stats.requests_by_route
+    );
+    let mut secrets = vec![
         TOKEN.to_string(),
         EXPIRED.to_string(),
         SECRET.to_string(),
+        USER.to_string(),
         appsecret_proof(SECRET, TOKEN, None),
         appsecret_proof(SECRET, EXPIRED, None),
-    ] {
+        appsecret_proof(SECRET, USER, None),
+    ];
+    for page in emu_pages {
+        let token = page_token(&page);
+        secrets.push(appsecret_proof(SECRET, &token, None));
+        secrets.push(token);
+    }
+    for secret in secrets {
         for (what, text) in [
+            ("check", &check_text),
             ("logs", &logs),
             ("error", &error_text),
             ("output", &output),

@@ -161,7 +161,7 @@ impl ApiError {
     }
 
     /// `code 190/463` or `code 190`.
-    fn code_label(&self) -> String {
+    pub(crate) fn code_label(&self) -> String {
         match (self.code, self.subcode) {
             (0, _) => format!("HTTP {}", self.http_status),
             (c, Some(s)) => format!("code {c}/{s}"),
@@ -278,6 +278,17 @@ pub enum GraphError {
         /// What did not fit.
         message: String,
     },
+    /// Listing the token's Pages (`GET /me/accounts`, for `pages = "all"`) failed.
+    #[error("listing the Pages of the access token (GET /me/accounts) failed: {reason}{}",
+        fix.as_ref().map(|f| format!(". To fix: {f}")).unwrap_or_default())]
+    Accounts {
+        /// What happened (credential-free).
+        reason: String,
+        /// What to do, when there is something to do.
+        fix: Option<String>,
+        /// The API's answer, when the failure was one.
+        error: Option<Box<ApiError>>,
+    },
     /// The client could not be set up (bad base URL, TLS backend).
     #[error("{0}")]
     Setup(String),
@@ -296,7 +307,7 @@ impl GraphError {
             | GraphError::ForeignNext { unit, .. }
             | GraphError::TooManyPages { unit, .. }
             | GraphError::Decode { unit, .. } => Some(unit),
-            GraphError::Setup(_) => None,
+            GraphError::Accounts { .. } | GraphError::Setup(_) => None,
         }
     }
 
@@ -318,6 +329,7 @@ impl GraphError {
             GraphError::ForeignNext { expected, .. } => Some(format!(
                 "make Graph (or the proxy in front of it) link to {expected}"
             )),
+            GraphError::Accounts { fix, .. } => fix.clone(),
             _ => None,
         }
     }
@@ -329,6 +341,7 @@ impl GraphError {
             | GraphError::Permission { error, .. }
             | GraphError::PolicyBlock { error, .. }
             | GraphError::Api { error, .. } => Some(error.as_ref()),
+            GraphError::Accounts { error, .. } => error.as_deref(),
             _ => None,
         }
     }
@@ -358,7 +371,12 @@ fn auth_advice(e: &ApiError, unit: &UnitKey) -> String {
             e.code_label()
         );
     }
-    let what = match (e.code, e.subcode) {
+    format!("{} ({}): {reissue}", auth_what(e), e.code_label())
+}
+
+/// What an auth error means, in words.
+pub(crate) fn auth_what(e: &ApiError) -> &'static str {
+    match (e.code, e.subcode) {
         (190, Some(463)) => "the access token expired",
         (190, Some(467)) => "the access token is invalid because the user logged out",
         (190, Some(460)) => "the access token is invalid because the user changed their password",
@@ -367,8 +385,7 @@ fn auth_advice(e: &ApiError, unit: &UnitKey) -> String {
         (190, _) => "the access token is invalid",
         (104, _) => "no access token was sent",
         _ => "the access token was refused",
-    };
-    format!("{what} ({}): {reissue}", e.code_label())
+    }
 }
 
 fn permission_advice(e: &ApiError, unit: &UnitKey) -> String {

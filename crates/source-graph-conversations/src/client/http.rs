@@ -21,9 +21,13 @@ use super::model::UnitKey;
 use super::pacing::{Pacer, Usage};
 use super::secure::{CleanUrl, appsecret_proof, scrub};
 
-/// Who is calling: the unit (for messages), its token, its Page's pacer and its probe.
+/// Who is calling: the unit (for errors), what to call it in logs, its token, its Page's
+/// pacer and its probe.
 pub(crate) struct Caller<'a> {
     pub unit: &'a UnitKey,
+    /// The unit itself for Page calls; `GET /me/accounts` for discovery (whose errors are
+    /// re-labelled by the caller, see `accounts.rs`).
+    pub label: &'a (dyn std::fmt::Display + Sync),
     pub token: &'a SecretString,
     pub pacer: &'a Pacer,
     pub probe: &'a dyn UnitProbe,
@@ -153,7 +157,7 @@ impl Inner {
                     SourceMetrics::add(&self.metrics.page_size_reductions, 1);
                     SourceMetrics::add(&self.metrics.retries, 1);
                     caller.probe.retry(Duration::ZERO, false);
-                    warn!(unit = %caller.unit, from = limit, to = halved,
+                    warn!(unit = %caller.label, from = limit, to = halved,
                         "Graph asked to reduce the amount of data; halving the page size");
                     // A smaller request is a different request: no backoff, and it does not
                     // use up the retry budget (halving ends at 1 anyway).
@@ -185,7 +189,7 @@ impl Inner {
             SourceMetrics::add(&self.metrics.retries, 1);
             caller.probe.retry(delay, throttle);
             warn!(
-                unit = %caller.unit,
+                unit = %caller.label,
                 url = %url,
                 attempt = attempts,
                 wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -207,7 +211,7 @@ impl Inner {
             None => String::new(),
         };
         let secrets = self.secrets(caller.token, &proof);
-        debug!(unit = %caller.unit, url = %url, "GET");
+        debug!(unit = %caller.label, url = %url, "GET");
         let sent = url.with_credentials(caller.token, self.app_secret.as_ref());
         let response = self
             .http
@@ -265,7 +269,7 @@ impl Inner {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
             caller.pacer.pause_until(now + regain);
             caller.probe.pause(regain);
-            warn!(unit = %caller.unit, usage_percent = usage.page_percent.unwrap_or(0.0),
+            warn!(unit = %caller.label, usage_percent = usage.page_percent.unwrap_or(0.0),
                 regain_minutes = usage.regain_minutes,
                 pause_ms = u64::try_from(regain.as_millis()).unwrap_or(u64::MAX),
                 "Graph says this Page regains access later; pausing this Page");
@@ -274,7 +278,7 @@ impl Inner {
             && caller.pacer.on_page_usage(pct)
         {
             SourceMetrics::add(&self.metrics.usage_pauses, 1);
-            debug!(unit = %caller.unit, usage_percent = pct,
+            debug!(unit = %caller.label, usage_percent = pct,
                 "Page usage near its limit; holding this Page for one interval");
         }
         let explicit = !regain.is_zero();

@@ -19,6 +19,7 @@
 //! Page has one [`pacing`] schedule shared by its units, so a run stays under Meta's 2 calls per
 //! second per Page and sees no throttle.
 
+mod accounts;
 mod error;
 mod http;
 mod metrics;
@@ -40,6 +41,7 @@ use futures::{Stream, StreamExt};
 use secrecy::SecretString;
 use url::Url;
 
+pub use accounts::{ACCOUNTS_FIELDS, ManagedPage};
 pub use error::{ApiError, ErrorClass, GraphError, is_throttle_code};
 pub use http::RetryPolicy;
 pub use metrics::{MetricsSnapshot, SourceMetrics, UnitObserver, UnitProbe};
@@ -251,6 +253,7 @@ impl GraphClient {
         let pacer = self.inner.pacer(&page.page_id);
         let caller = http::Caller {
             unit: &unit,
+            label: &unit,
             token: &page.access_token,
             pacer: &pacer,
             probe: &metrics::NoProbe,

@@ -208,6 +208,7 @@ impl UnitWalk {
         let (page, _used): (Edge<ThreadNode>, CleanUrl) = {
             let caller = Caller {
                 unit: &self.unit,
+                label: &self.unit,
                 token: &self.token,
                 pacer: &pacer,
                 probe: self.probe.as_ref(),
@@ -265,6 +266,7 @@ impl UnitWalk {
         if let Some(max) = self.shared.messages_max {
             let caller = Caller {
                 unit: &self.unit,
+                label: &self.unit,
                 token: &self.token,
                 pacer: &pacer,
                 probe: self.probe.as_ref(),

@@ -3,6 +3,7 @@
 //! in milliseconds: paused tokio time does not work with real sockets.
 
 mod common;
+mod discovery;
 mod errors;
 mod faults;
 mod fixture;

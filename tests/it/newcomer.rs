@@ -227,3 +227,57 @@ fn the_demo_preview_is_the_newest_threads_with_distinct_ids_on_every_run() {
         times[0]
     );
 }
+
+#[test]
+fn the_reports_rows_mean_one_thing_per_component_and_agree_with_the_summary() {
+    // The demo's console prints 10 of the rows it receives: its rows are those 10 everywhere.
+    let (dir, file) = demo_copy();
+    let report_file = dir.path().join("report.json");
+    let (code, _, stderr) = run(tributary()
+        .current_dir(dir.path())
+        .args(["run", "--progress", "never"])
+        .arg(&file)
+        .arg("--report")
+        .arg(&report_file));
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(report_file).unwrap()).unwrap();
+    let whole = |component: &str| {
+        report["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["component"] == component && u["unit"] == "")
+            .unwrap_or_else(|| panic!("no unit for {component}: {report}"))["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    for sink in report["sinks"].as_array().unwrap() {
+        let id = sink["id"].as_str().unwrap();
+        let rows = sink["report"]["rows"].as_u64().unwrap();
+        assert_eq!(whole(&format!("sinks.{id}")), rows, "sink {id}: {report}");
+        // The summary says the same.
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("sink") && l.contains(&format!(" {id} ")))
+            .unwrap_or_else(|| panic!("a summary line for {id}:\n{stderr}"));
+        assert!(line.contains(&format!(" {rows} rows")), "{line}");
+    }
+    let console = report["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "console")
+        .unwrap();
+    assert_eq!(
+        console["report"]["rows"], 10,
+        "max_rows of the demo's table"
+    );
+    for source in report["sources"].as_array().unwrap() {
+        let id = source["id"].as_str().unwrap();
+        assert_eq!(
+            whole(&format!("sources.{id}")),
+            source["rows"].as_u64().unwrap()
+        );
+    }
+}

@@ -457,6 +457,10 @@ async fn run_with(
             };
             match outcome {
                 Ok((report, plan)) => {
+                    // A sink's `rows` is what it wrote (its report): while it ran, the counter
+                    // showed the rows handed to it, which a sink may not all write (a table's
+                    // `max_rows`), and the report's units must agree with its sinks.
+                    counters.rows.store(report.rows, std::sync::atomic::Ordering::Relaxed);
                     Counters::add(&counters.files, report.files);
                     Counters::add(&counters.bytes, report.bytes);
                     counters.done.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -16,7 +16,8 @@ pub struct Counters {
     pub component: String,
     /// The unit (`104857600000001 instagram inbox`), or empty for the component as a whole.
     pub unit: String,
-    /// Rows (threads for the Graph source) read or written.
+    /// A source's unit: rows it read (threads for the Graph source), before any transform. A
+    /// sink: rows handed to it while it runs, then the rows it wrote (its report's `rows`).
     pub rows: AtomicU64,
     /// API calls made (retries included).
     pub api_calls: AtomicU64,
@@ -86,7 +87,8 @@ pub struct UnitReport {
     pub component: String,
     /// The unit, or empty for the whole component.
     pub unit: String,
-    /// Rows read or written.
+    /// A source's unit: rows it read, before any transform (the whole-source unit `""`: the
+    /// source's total). A sink: rows it wrote, as in its [`SinkReport`](crate::plugin::SinkReport).
     pub rows: u64,
     /// API calls made.
     pub api_calls: u64,

@@ -40,7 +40,9 @@ pub struct DeltaConfig {
 
     /// `append` (default): every run adds its rows. `merge`: rows replace the table's rows with
     /// the same `(page_id, platform, folder, id)`, keeping whichever has the newest
-    /// `updated_time`, so a re-fetched thread updates instead of duplicating.
+    /// `updated_time`, so a re-fetched thread updates instead of duplicating. `overwrite`: the
+    /// run's rows replace the whole table in one Delta commit (readers see the old table or the
+    /// new one, never both; refused with `--shard`, where each shard would erase the others').
     #[serde(default)]
     pub mode: Mode,
 
@@ -95,6 +97,8 @@ pub enum Mode {
     Append,
     /// Upsert on `(page_id, platform, folder, id)`, the newest `updated_time` wins.
     Merge,
+    /// Replace the whole table: one commit removes every file and adds the run's.
+    Overwrite,
 }
 
 /// Parquet compression codec of the data files.

@@ -10,7 +10,7 @@
 //! inputs       = ["pages"]
 //! path         = "s3://lake/delta/conversations"   # or ./lake/conversations, file:///...
 //! partition_by = ["platform", "folder"]
-//! mode         = "merge"                           # or "append" (default)
+//! mode         = "merge"                           # or "append" (default), "overwrite"
 //! ```
 //!
 //! - **Creates the table** on the first run (schema from the pipeline, `partition_by`; the
@@ -27,6 +27,12 @@
 //!   [`DeltaPlan`]; the state is advanced only after the Delta commit, and every commit carries
 //!   a Delta application transaction `txn(tributary/<pipeline>/<sink>[/<shard>], version)`, so a
 //!   commit rolled forward after a crash is never applied twice.
+//! - **`mode = "overwrite"`**: one commit removes every file of the table and adds the run's
+//!   (`SaveMode::Overwrite`), so readers switch from the old table to the new one at once —
+//!   the atomic swap a plain directory of files cannot give (see the file sinks' `write_mode`).
+//!   The files to remove are read from the version being committed on; a concurrent writer
+//!   makes the commit redo on the newer version. Refused with `--shard`: each shard would erase
+//!   the others' rows.
 //! - **`mode = "merge"`**: an upsert on `(page_id, platform, folder, id)` keeping the newest
 //!   `updated_time` (see [`merge`]): re-fetched threads update instead of duplicating.
 //!
@@ -53,8 +59,8 @@ pub struct Delta;
 
 impl SinkPlugin for Delta {
     const NAME: &'static str = "delta";
-    const DESCRIPTION: &'static str =
-        "Delta Lake table (local or S3): atomic appends or merges, safe for concurrent workers";
+    const DESCRIPTION: &'static str = "Delta Lake table (local or S3): atomic appends, merges or \
+                                       overwrites, safe for concurrent workers";
     type Config = DeltaConfig;
     const COMMITTER: Option<(&'static str, CommitFn)> = Some((plan::KIND, plan::commit_json));
 

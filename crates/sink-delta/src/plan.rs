@@ -129,6 +129,22 @@ impl DeltaPlan {
         Ok(())
     }
 
+    /// `remove` actions for every file of the table as `table` has it (`mode = "overwrite"`):
+    /// with the run's `add`s in the same commit, readers switch from the old table to the new
+    /// one at once.
+    async fn remove_all(&self, table: &DeltaTable) -> Result<Vec<Action>, RunError> {
+        use futures::TryStreamExt;
+        let files: Vec<_> = table
+            .get_active_add_actions_by_predicate(None)
+            .try_collect()
+            .await
+            .map_err(|e| self.table.error("cannot list the files of", e))?;
+        Ok(files
+            .iter()
+            .map(|view| Action::Remove(view.remove_action(true)))
+            .collect())
+    }
+
     /// Adds the plan's files to the table's log in one commit (merging first with
     /// `mode = "merge"`). Idempotent.
     pub async fn commit(&self) -> Result<SinkReport, RunError> {
@@ -144,6 +160,8 @@ impl DeltaPlan {
         let attempts = match self.mode {
             Mode::Append => 1,
             Mode::Merge => self.merge_retries.max(1),
+            // Each attempt reads the table's files anew (see below).
+            Mode::Overwrite => self.commit_retries.max(1),
         };
         for attempt in 1..=attempts {
             if self.already_committed(&table).await? {
@@ -164,6 +182,16 @@ impl DeltaPlan {
                     ),
                     None,
                 ),
+                Mode::Overwrite => {
+                    let mut actions = self.remove_all(&table).await?;
+                    actions.extend(self.adds.iter().cloned().map(Action::Add));
+                    let report = self.report(
+                        self.rows,
+                        self.adds.len() as u64,
+                        self.adds.iter().map(|a| a.size as u64).sum(),
+                    );
+                    (actions, report, None)
+                }
                 Mode::Merge => {
                     let merged = crate::merge::merge(&table, self).await?;
                     let report = self.report(merged.rows, merged.files, merged.bytes);
@@ -175,7 +203,10 @@ impl DeltaPlan {
                 }
             };
             let operation = DeltaOperation::Write {
-                mode: SaveMode::Append,
+                mode: match self.mode {
+                    Mode::Overwrite => SaveMode::Overwrite,
+                    Mode::Append | Mode::Merge => SaveMode::Append,
+                },
                 partition_by: (!self.partition_by.is_empty()).then(|| self.partition_by.clone()),
                 predicate,
             };
@@ -183,9 +214,11 @@ impl DeltaPlan {
             // DataFusion) would let it commit over a concurrent OPTIMIZE that compacted a file the
             // merge rewrites (`dataChange = false` removes are not checked), bringing the old
             // rows back. So a merge commits only on the version it read, and is redone otherwise.
+            // An overwrite likewise removes exactly the files of the version it read: a file a
+            // concurrent writer added after it would survive a rebased commit, so it is redone.
             let retries = match self.mode {
                 Mode::Append => self.commit_retries,
-                Mode::Merge => 0,
+                Mode::Merge | Mode::Overwrite => 0,
             };
             let properties = CommitProperties::default()
                 .with_max_retries(retries)
@@ -209,7 +242,7 @@ impl DeltaPlan {
                     return Ok(report);
                 }
                 Err(e) if attempt < attempts && is_conflict(&e) => {
-                    tracing::info!(table = %self.table.display(), attempt, "a concurrent writer changed files this merge rewrites; merging again on the newer version");
+                    tracing::info!(table = %self.table.display(), attempt, mode = ?self.mode, "a concurrent writer changed the table; redoing the commit on the newer version");
                     table
                         .update_state()
                         .await

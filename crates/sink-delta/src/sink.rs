@@ -215,8 +215,26 @@ fn app_id(ctx: &RunContext) -> String {
 }
 
 impl Sink for DeltaSink {
+    fn appends(&self) -> Option<&'static str> {
+        (self.settings.mode == Mode::Append).then_some("mode")
+    }
+
+    fn replaces(&self) -> Option<&'static str> {
+        (self.settings.mode == Mode::Overwrite).then_some("mode")
+    }
+
     fn start<'a>(&'a mut self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), RunError>> {
         Box::pin(async move {
+            if self.settings.mode == Mode::Overwrite
+                && let Some(shard) = ctx.shard
+            {
+                return Err(RunError::msg(format!(
+                    "`mode = \"overwrite\"` replaces the whole Delta table {}, so with \
+                     `--shard {shard}` every shard would erase the rows of the others; nothing \
+                     was written. Use mode = \"merge\" for sharded runs, or run unsharded",
+                    self.settings.table.display()
+                )));
+            }
             let t = &self.settings.table;
             let table = if ctx.dry_run {
                 t.load().await?
@@ -304,7 +322,7 @@ impl Sink for DeltaSink {
             if run.writer.is_none() {
                 return Ok(self.dry_report(&run));
             }
-            if adds.is_empty() {
+            if adds.is_empty() && self.settings.mode != Mode::Overwrite {
                 return Ok(SinkReport {
                     location: Some(self.settings.table.display()),
                     ..SinkReport::default()
@@ -329,7 +347,8 @@ impl Sink for DeltaSink {
                 bytes: adds.iter().map(|a| a.size as u64).sum(),
                 location: Some(self.settings.table.display()),
             };
-            if adds.is_empty() {
+            // An empty overwrite still commits: the run's (empty) output replaces the table.
+            if adds.is_empty() && self.settings.mode != Mode::Overwrite {
                 return Ok(Prepared { report, plan: None });
             }
             let plan = self.plan(&run, adds).to_json()?;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use tributary_core::BuildError;
-use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions};
+use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
 
 /// Default gzip level (zlib's default: the usual speed/size balance).
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
@@ -38,6 +38,14 @@ pub struct NdjsonConfig {
     /// the JSON lines. Default: no partitioning.
     #[serde(default)]
     pub partition_by: Vec<String>,
+
+    /// What a run does to the files this sink committed before: `append` (default: add),
+    /// `overwrite` (replace them all, deleted once the new files are committed),
+    /// `overwrite_partitions` (replace only the Hive partitions this run wrote) or
+    /// `error_if_exists` (fail before writing when `path` holds data). Only files listed in
+    /// this pipeline's, sink's and shard's manifests are ever deleted.
+    #[serde(default)]
+    pub write_mode: WriteMode,
 
     /// `none`, `gzip` (`.ndjson.gz`) or `zstd` (`.ndjson.zst`). Default: inferred from a
     /// `.gz`/`.zst` ending of `path`, else `none`.

@@ -45,7 +45,8 @@ pub fn ndjson_sink(config: NdjsonConfig, input: &BuildInput) -> Result<NdjsonSin
         spec,
         config.rotation(),
         NdjsonFactory { codec, json },
-    ))
+    )
+    .with_mode(config.write_mode))
 }
 
 /// How batches become JSON text.

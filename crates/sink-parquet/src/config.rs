@@ -1,7 +1,7 @@
 //! `ParquetConfig`: the `[sinks.ID]` table of `type = "parquet"`.
 
 use serde::Deserialize;
-use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions};
+use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
 
 /// Default zstd level: 3 is zstd's own default — most of the ratio of higher levels at a
 /// fraction of their CPU cost.
@@ -41,6 +41,14 @@ pub struct ParquetConfig {
     /// (`platform=instagram/`), not inside the files. Default: no partitioning.
     #[serde(default)]
     pub partition_by: Vec<String>,
+
+    /// What a run does to the files this sink committed before: `append` (default: add),
+    /// `overwrite` (replace them all, deleted once the new files are committed),
+    /// `overwrite_partitions` (replace only the Hive partitions this run wrote) or
+    /// `error_if_exists` (fail before writing when `path` holds data). Only files listed in
+    /// this pipeline's, sink's and shard's manifests are ever deleted.
+    #[serde(default)]
+    pub write_mode: WriteMode,
 
     /// Compression codec: `zstd`, `snappy` or `none`. Default: `zstd`.
     #[serde(default)]

@@ -87,7 +87,8 @@ pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<Parquet
             props,
             tag: config.compression.file_tag(),
         },
-    ))
+    )
+    .with_mode(config.write_mode))
 }
 
 /// Opens Parquet encoders with fixed writer properties.

@@ -18,7 +18,10 @@
 //! | `runtime.pending_written` | the write-ahead record (`pending`) is in the state file |
 //! | `commit.rename` | one staged file was renamed into place (`:k` = after the k-th) |
 //! | `commit.renamed` | every file of a plan is in place, no manifest yet |
-//! | `commit.manifest` | the manifest is written, the staging directory not yet tidied |
+//! | `commit.intent` | without a state: the lake's commit record (`_tributary/commits/`) is written, nothing renamed |
+//! | `commit.manifest` | the manifest is written; the replaced generation (`write_mode = "overwrite"`) not yet deleted, the staging directory not yet tidied |
+//! | `commit.old_deleted` | one file of the replaced generation was deleted (`:k` = after the k-th) |
+//! | `commit.old_manifests` | the replaced generation's files are gone and its manifests retired; the commit record not yet removed |
 //! | `runtime.committed` | every plan committed, the final state not yet written |
 //! | `runtime.state_final` | the final state is written, the lock not yet removed |
 //! | `lock.acquired` | the run lock is taken, nothing else done |

@@ -169,6 +169,13 @@ pub trait Source: Send + 'static {
         Vec::new()
     }
 
+    /// What each run reads (for the loader's "no silent duplication" warning: a source that
+    /// reads everything every run, feeding a sink that appends, adds a full copy per run). The
+    /// default makes no claim.
+    fn read_scope(&self) -> ReadScope {
+        ReadScope::Unknown
+    }
+
     /// Starts the source. Network and file I/O begins here (lazily, as the stream is polled).
     /// The stream should end early, cleanly, when `ctx.cancel` fires.
     fn open(self: Box<Self>, ctx: &RunContext) -> BatchStream;
@@ -257,6 +264,20 @@ pub trait Sink: Send + 'static {
         true
     }
 
+    /// `Some(key)` when every run adds its rows to what earlier runs committed, naming the config
+    /// key that chose it (`write_mode`, `mode`), for the loader's "no silent duplication"
+    /// warning. `None` (the default): the sink replaces, merges, or keeps nothing.
+    fn appends(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// `Some(key)` when every run replaces what earlier runs committed (an overwrite), naming the
+    /// config key that chose it, for the loader's warning about an incremental source feeding
+    /// it (the table would keep only the latest changes). `None` (the default): it does not.
+    fn replaces(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Flushes and commits everything written, atomically, and reports it.
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>>;
 
@@ -272,6 +293,18 @@ pub trait Sink: Send + 'static {
             Ok(Prepared { report, plan: None })
         })
     }
+}
+
+/// What each run of a source reads ([`Source::read_scope`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadScope {
+    /// The source makes no claim.
+    Unknown,
+    /// Everything, every run (a full extract).
+    Everything,
+    /// Only what changed since the watermarks stored in `[pipeline] state`; without a state,
+    /// everything every run.
+    SinceState,
 }
 
 /// What [`Sink::prepare`] returns.

@@ -24,6 +24,7 @@
 //! the spanned tree, so serde errors still point at the right place in the file.
 
 mod diagnostic;
+mod duplication;
 pub mod env;
 
 use std::borrow::Cow;
@@ -38,7 +39,10 @@ use serde::de::IntoDeserializer;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub use diagnostic::{ConfigErrors, Diagnostic, Severity, SourceText, did_you_mean, suggest};
+pub use diagnostic::{
+    ConfigErrors, Diagnostic, MASK, SECRET_KEYS, Severity, SourceText, did_you_mean, is_secret_key,
+    mask_secrets, mask_tokens, suggest,
+};
 
 use crate::plugin::{BuildContext, BuildInput, Sink, Source, Transform, ValueDomain};
 use crate::registry::{Builder, Kind, PluginError, Registry, schema_keys};
@@ -254,6 +258,9 @@ struct Loader {
 
 const SECTIONS: [&str; 4] = ["pipeline", "sources", "transforms", "sinks"];
 
+/// Secrets written literally in a file are warned about from this length on.
+pub const LITERAL_SECRET_MIN_CHARS: usize = 16;
+
 impl Loader {
     fn error(
         &mut self,
@@ -392,6 +399,9 @@ impl Loader {
             return None;
         };
         let built = self.build_all(&name, raws, order, registry);
+        if let Some((sources, transforms, sinks)) = &built {
+            self.warn_full_copies(sources, transforms, sinks, settings.state.is_some());
+        }
         built.map(|(sources, transforms, sinks)| Pipeline {
             name,
             file: self.src.file.clone(),
@@ -642,6 +652,7 @@ impl Loader {
             DeValue::Table(table) => {
                 let mut out = DeTable::new();
                 for (k, v) in table {
+                    self.warn_literal_secret(k.get_ref(), &v, component);
                     let v = self.interpolate_value_in(v, env, component);
                     out.insert(k, v);
                 }
@@ -650,6 +661,33 @@ impl Loader {
             other => other,
         };
         Spanned::new(span, inner)
+    }
+
+    /// Warns about a secret written into the file instead of `${VAR}`: files end up in version
+    /// control and CI logs. Values shorter than [`LITERAL_SECRET_MIN_CHARS`] are taken for
+    /// placeholders (the emulator's `demo-token`), not credentials.
+    fn warn_literal_secret(&mut self, key: &str, value: &Spanned<DeValue<'_>>, component: &str) {
+        let DeValue::String(s) = value.get_ref() else {
+            return;
+        };
+        if !is_secret_key(key) || s.contains('$') || s.chars().count() < LITERAL_SECRET_MIN_CHARS
+        {
+            return;
+        }
+        let d = self
+            .src
+            .diagnostic(
+                Severity::Warning,
+                Some(value.span()),
+                format!("`{key}` is a secret written literally in the pipeline file"),
+            )
+            .component(component)
+            .key(key)
+            .help(format!(
+                "read it from the environment instead: `{key} = \"${{MY_SECRET}}\"` (and remove \
+                 it from the file's history if the file was shared)"
+            ));
+        self.push(d);
     }
 
     /// Turns a toml/serde error into a located diagnostic with a suggestion.
@@ -1106,6 +1144,75 @@ impl Loader {
             set_aside.push(key);
         }
         false
+    }
+
+    /// Warns about sinks whose write mode does not fit their sources (see [`duplication`]). A
+    /// sink whose key is written explicitly (`write_mode = "append"`) is taken at its word.
+    fn warn_full_copies(
+        &mut self,
+        sources: &[SourceNode],
+        transforms: &[TransformNode],
+        sinks: &[SinkNode],
+        has_state: bool,
+    ) {
+        use duplication::Mismatch;
+        for found in duplication::mismatches(sources, transforms, sinks, has_state) {
+            let key = found.key;
+            let (message, help) = match found.mismatch {
+                Mismatch::FullCopies => {
+                    if self.key_written("sinks", &found.sink, key) {
+                        continue;
+                    }
+                    (
+                        format!(
+                            "every run appends a full copy: {} and `sinks.{}` appends (the \
+                             default `{key}`)",
+                            found.reasons.join("; "),
+                            found.sink
+                        ),
+                        format!(
+                            "use {key} = \"overwrite\" or incremental state (`[pipeline] state` \
+                             with an incremental source); write {key} = \"append\" if every run \
+                             should add a copy"
+                        ),
+                    )
+                }
+                Mismatch::OnlyChanges => (
+                    format!(
+                        "`sinks.{}` replaces what earlier runs wrote, but {}: the table would \
+                         keep only the latest changes",
+                        found.sink,
+                        found.reasons.join("; ")
+                    ),
+                    format!(
+                        "with an incremental source use {key} = \"append\" (or a delta sink's \
+                         mode = \"merge\"); to rebuild the table each run, read everything \
+                         (the source's full mode)"
+                    ),
+                ),
+            };
+            let span = self.component_span("sinks", &found.sink, Some(key));
+            let d = self
+                .src
+                .diagnostic(Severity::Warning, span, message)
+                .component(format!("sinks.{}", found.sink))
+                .key(key)
+                .help(help);
+            self.push(d);
+        }
+    }
+
+    /// Whether `[section.id]` has the key `key` written in the file.
+    fn key_written(&self, section: &str, id: &str, key: &str) -> bool {
+        let Ok(root) = DeTable::parse(self.src.text()) else {
+            return false;
+        };
+        let root = root.into_inner();
+        root.get(section)
+            .and_then(|s| s.get_ref().as_table())
+            .and_then(|t| t.get(id))
+            .and_then(|c| c.get_ref().as_table())
+            .is_some_and(|c| c.contains_key(key))
     }
 
     /// The span of `[section.id]`'s key `key` (or of its id), found by re-parsing the file.

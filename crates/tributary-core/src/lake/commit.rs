@@ -138,6 +138,10 @@ pub struct Manifest {
     pub pipeline: String,
     /// The sink's id (`[sinks.ID]`).
     pub sink: String,
+    /// The shard (`s0of4`) of a `--shard K/N` run. With pipeline and sink it identifies the
+    /// writer whose files `write_mode = "overwrite"` replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The file format (`parquet`, `ndjson`).
     pub format: String,
     /// The table location as configured.

@@ -27,6 +27,7 @@
 //! <base>/platform=instagram/folder=inbox/updated_date=2026-11-25/part-<run_id>-00000.zstd.parquet
 //! <base>/_tributary/staging/<run_id>/<uuid>.tmp      while the run is in flight
 //! <base>/_tributary/manifests/<run_id>.json          written after the run's files are committed
+//! <base>/_tributary/commits/<run_id>.json            a commit in flight (runs without a state)
 //! ```
 //!
 //! - [`target`]: a local directory or `file://`/`s3://`/`gs://`/`az://` URL → an `ObjectStore`
@@ -36,8 +37,11 @@
 //! - [`writer`]: the partitioned, rotating, bounded writer manager over a [`FileEncoder`] that
 //!   each format implements.
 //! - [`commit`]: the resumable commit plan and the run manifest.
+//! - [`generation`]: `write_mode` (append, overwrite, overwrite_partitions, error_if_exists) and
+//!   how a committed run replaces the files the sink wrote before, crash-safely.
 
 pub mod commit;
+pub mod generation;
 pub mod partition;
 pub mod plan;
 pub mod sink;
@@ -46,6 +50,7 @@ pub mod target;
 pub mod writer;
 
 pub use commit::{CommitPlan, Manifest, ManifestFile, PartitionValue, StagedFile};
+pub use generation::{WriteMode, Writer};
 pub use partition::{PartitionKey, PartitionSpec};
 pub use plan::{LakePlan, commit_plan};
 pub use sink::LakeSink;

@@ -10,7 +10,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::commit::{CommitPlan, Manifest, STAGING_DIR, remove_empty_dirs};
-use super::target::{StoreOptions, TargetSpec};
+use super::generation::{Retired, delete_retired, remove_intent, write_intent};
+use super::target::{StoreOptions, Target, TargetSpec};
 use crate::error::RunError;
 use crate::plugin::SinkReport;
 
@@ -30,6 +31,11 @@ pub struct LakePlan {
     pub plan: CommitPlan,
     /// The run manifest to write once every file is in place.
     pub manifest: Manifest,
+    /// What this run's files replace (`write_mode = "overwrite"`/`"overwrite_partitions"`):
+    /// deleted only after the new files and manifest are in place (see
+    /// [`super::generation`]). Empty for appends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retire: Vec<Retired>,
 }
 
 impl LakePlan {
@@ -39,7 +45,9 @@ impl LakePlan {
             .map_err(|e| RunError::msg(format!("cannot serialize a commit plan: {e}")))
     }
 
-    /// Renames every staged file into place, writes the manifest, tidies the staging directory.
+    /// Renames every staged file into place, writes the manifest, deletes the generation it
+    /// replaces, tidies the staging directory. Used by the runtime, whose state holds the
+    /// write-ahead record.
     pub async fn commit(&self) -> Result<SinkReport, RunError> {
         let spec = TargetSpec::parse(&self.location, self.options.clone()).map_err(|e| {
             RunError::msg(format!(
@@ -48,25 +56,61 @@ impl LakePlan {
             ))
         })?;
         let target = spec.open()?;
+        let report = self.commit_on(&target, false).await?;
+        tracing::info!(
+            sink = %self.manifest.sink,
+            rows = report.rows,
+            files = report.files,
+            bytes = report.bytes,
+            location = %self.manifest.location,
+            "sink committed"
+        );
+        Ok(report)
+    }
+
+    /// [`LakePlan::commit`] on an open target. With `lake_record`, the plan is first written to
+    /// `_tributary/commits/<run>.json` (the write-ahead record of a run without a state) and
+    /// removed at the end. Idempotent.
+    pub async fn commit_on(
+        &self,
+        target: &Target,
+        lake_record: bool,
+    ) -> Result<SinkReport, RunError> {
+        if lake_record {
+            write_intent(target, self).await?;
+        }
         self.plan.commit(target.store.as_ref()).await?;
         crate::failpoint::hit("commit.renamed");
         let mut manifest = self.manifest.clone();
         manifest.committed_at = Utc::now();
-        manifest.write(&target).await?;
+        manifest.write(target).await?;
         crate::failpoint::hit("commit.manifest");
+        if !self.retire.is_empty() {
+            let deleted = delete_retired(target, &self.retire).await.map_err(|e| {
+                RunError::msg(format!(
+                    "the new files of run {} are committed, but the generation they replace is                      not fully deleted: {e}. The next run finishes it",
+                    manifest.run_id
+                ))
+            })?;
+            tracing::info!(
+                sink = %manifest.sink,
+                runs = self.retire.len(),
+                files = deleted,
+                "deleted the generation this run replaces"
+            );
+        }
+        if lake_record {
+            remove_intent(target, &manifest.run_id).await?;
+            if let Some(root) = &target.local_root {
+                // Only when empty: another writer's record keeps it.
+                let _ = std::fs::remove_dir(root.join(super::generation::COMMITS_DIR));
+            }
+        }
         if let Some(root) = &target.local_root {
             let dir = root.join(STAGING_DIR).join(&manifest.run_id);
             remove_empty_dirs(&dir);
             let _ = std::fs::remove_dir(&dir);
         }
-        tracing::info!(
-            sink = %manifest.sink,
-            rows = manifest.rows,
-            files = manifest.files.len(),
-            bytes = manifest.bytes,
-            location = %manifest.location,
-            "sink committed"
-        );
         Ok(SinkReport {
             rows: manifest.rows,
             files: manifest.files.len() as u64,

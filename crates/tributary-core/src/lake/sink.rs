@@ -6,7 +6,9 @@
 use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
 
-use super::{EncoderFactory, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec};
+use super::{
+    EncoderFactory, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec, WriteMode,
+};
 use crate::error::RunError;
 use crate::plugin::{Prepared, RunContext, Sink, SinkReport};
 
@@ -15,6 +17,7 @@ pub struct LakeSink<F: EncoderFactory> {
     target: TargetSpec,
     spec: PartitionSpec,
     rotation: RotationOptions,
+    mode: WriteMode,
     factory: Option<F>,
     writer: Option<PartitionedWriter<F>>,
     format: &'static str,
@@ -43,10 +46,18 @@ impl<F: EncoderFactory> LakeSink<F> {
             target,
             spec,
             rotation,
+            mode: WriteMode::Append,
             factory: Some(factory),
             writer: None,
             format,
         }
+    }
+
+    /// The same sink with `write_mode` `mode` (default: append).
+    #[must_use]
+    pub fn with_mode(mut self, mode: WriteMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     fn out_of_order(&self, what: &str) -> RunError {
@@ -61,12 +72,30 @@ impl<F: EncoderFactory> Sink for LakeSink<F> {
                 return Err(self.out_of_order("was started twice"));
             };
             let target = self.target.open()?;
-            let writer =
-                PartitionedWriter::start(factory, target, self.spec.clone(), self.rotation, ctx)
-                    .await?;
+            let writer = PartitionedWriter::start_with_mode(
+                factory,
+                target,
+                self.spec.clone(),
+                self.rotation,
+                self.mode,
+                ctx,
+            )
+            .await?;
             self.writer = Some(writer);
             Ok(())
         })
+    }
+
+    fn appends(&self) -> Option<&'static str> {
+        (self.mode == WriteMode::Append).then_some("write_mode")
+    }
+
+    fn replaces(&self) -> Option<&'static str> {
+        matches!(
+            self.mode,
+            WriteMode::Overwrite | WriteMode::OverwritePartitions
+        )
+        .then_some("write_mode")
     }
 
     fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>> {
@@ -81,7 +110,7 @@ impl<F: EncoderFactory> Sink for LakeSink<F> {
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
         Box::pin(async move {
             match self.writer {
-                Some(w) => w.finish().await,
+                Some(w) => w.finish_with(self.target.options().clone()).await,
                 None => Err(RunError::msg(format!(
                     "the {} sink was finished without start()",
                     self.format

@@ -19,9 +19,10 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 
 use super::commit::{
-    CommitPlan, Manifest, ManifestFile, ORPHAN_AGE, PartitionValue, StagedFile, remove_empty_dirs,
-    schema_json, staging_dir, sweep_orphans,
+    CommitPlan, Manifest, ManifestFile, ORPHAN_AGE, PartitionValue, StagedFile, schema_json,
+    staging_dir, sweep_orphans,
 };
+use super::generation::{self, Retired, WriteMode, Writer};
 use super::partition::{PartitionKey, PartitionSpec};
 use super::plan::LakePlan;
 use super::target::Target;
@@ -104,8 +105,8 @@ pub struct PartitionedWriter<F: EncoderFactory> {
     spec: PartitionSpec,
     rotation: RotationOptions,
     run_id: String,
-    pipeline: String,
-    sink: String,
+    writer: Writer,
+    mode: WriteMode,
     started_at: DateTime<Utc>,
     open: HashMap<PartitionKey, OpenFile<F::Encoder>>,
     staged: Vec<StagedFile>,
@@ -128,8 +129,7 @@ impl<F: EncoderFactory> std::fmt::Debug for PartitionedWriter<F> {
 }
 
 impl<F: EncoderFactory> PartitionedWriter<F> {
-    /// Starts a run on `target`: sweeps staged files of runs dead for longer than
-    /// [`ORPHAN_AGE`], then is ready for batches.
+    /// Starts an appending run on `target` (see [`PartitionedWriter::start_with_mode`]).
     pub async fn start(
         factory: F,
         target: Target,
@@ -137,6 +137,37 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         rotation: RotationOptions,
         ctx: &RunContext,
     ) -> Result<Self, RunError> {
+        Self::start_with_mode(factory, target, spec, rotation, WriteMode::Append, ctx).await
+    }
+
+    /// Starts a run on `target`: finishes this sink's commits a killed run left in
+    /// `_tributary/commits/`, sweeps staged files of runs dead for longer than [`ORPHAN_AGE`],
+    /// refuses a table that has data with `error_if_exists`, then is ready for batches.
+    pub async fn start_with_mode(
+        factory: F,
+        target: Target,
+        spec: PartitionSpec,
+        rotation: RotationOptions,
+        mode: WriteMode,
+        ctx: &RunContext,
+    ) -> Result<Self, RunError> {
+        let writer = Writer::of(ctx);
+        if !ctx.dry_run {
+            let finished = generation::finish_interrupted(&target, &writer).await?;
+            if finished > 0 {
+                tracing::info!(sink = %ctx.id, runs = finished, "finished interrupted commits");
+            }
+        }
+        if mode == WriteMode::ErrorIfExists
+            && let Some(file) = generation::existing_file(&target).await?
+        {
+            return Err(RunError::msg(format!(
+                "`write_mode = \"error_if_exists\"` and {} already holds data (for example \
+                 {file}); nothing was written. Remove it or point `path` elsewhere to load it \
+                 again, or choose write_mode = \"overwrite\" (replace) or \"append\" (add)",
+                target.display
+            )));
+        }
         // A dry run encodes, partitions and rotates exactly like a real one, into memory: the
         // listing it prints is what a real run would write, and nothing touches the target.
         let target = if ctx.dry_run {
@@ -161,8 +192,8 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
                 ..rotation
             },
             run_id: ctx.run_id.clone(),
-            pipeline: ctx.pipeline.clone(),
-            sink: ctx.id.clone(),
+            writer,
+            mode,
             started_at: Utc::now(),
             open: HashMap::new(),
             staged: Vec::new(),
@@ -252,8 +283,9 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         let manifest = Manifest {
             version: 1,
             run_id: self.run_id.clone(),
-            pipeline: self.pipeline.clone(),
-            sink: self.sink.clone(),
+            pipeline: self.writer.pipeline.clone(),
+            sink: self.writer.sink.clone(),
+            shard: self.writer.shard.clone(),
             format: self.factory.format().to_owned(),
             location: self.target.display.clone(),
             started_at: self.started_at,
@@ -275,27 +307,40 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         }
     }
 
-    /// Closes every file, commits them all (renames into place), writes the run manifest, and
-    /// reports what was committed.
-    pub async fn finish(mut self) -> Result<SinkReport, RunError> {
+    /// Closes every file, commits them all (renames into place), writes the run manifest,
+    /// deletes the generation it replaces (`write_mode`), and reports what was committed.
+    pub async fn finish(self) -> Result<SinkReport, RunError> {
+        self.finish_with(super::StoreOptions::default()).await
+    }
+
+    /// [`PartitionedWriter::finish`], recording `options` in the commit record.
+    pub async fn finish_with(
+        mut self,
+        options: super::StoreOptions,
+    ) -> Result<SinkReport, RunError> {
         let (plan, manifest) = self.close_all().await?;
         if self.dry_run {
+            let sink = &self.writer.sink;
             for f in &manifest.files {
-                tracing::info!(sink = %self.sink, file = %self.target.display_path(&f.path), rows = f.rows, bytes = f.bytes, "dry run: would write");
+                tracing::info!(sink = %sink, file = %self.target.display_path(&f.path), rows = f.rows, bytes = f.bytes, "dry run: would write");
             }
-            tracing::info!(sink = %self.sink, rows = manifest.rows, files = manifest.files.len(), location = %self.target.display, "dry run: nothing written");
+            tracing::info!(sink = %sink, rows = manifest.rows, files = manifest.files.len(), location = %self.target.display, "dry run: nothing written");
             return Ok(self.report(&manifest));
         }
-        plan.commit(self.target.store.as_ref()).await?;
-        manifest.write(&self.target).await?;
-        if let Some(root) = &self.target.local_root {
-            // Renames leave the run's staging directory empty on a local disk.
-            let dir = root.join(super::commit::STAGING_DIR).join(&self.run_id);
-            remove_empty_dirs(&dir);
-            let _ = std::fs::remove_dir(&dir);
-        }
+        let report = self.report(&manifest);
+        let plan = lake_plan(
+            &self.target,
+            self.mode,
+            &self.writer,
+            plan,
+            manifest,
+            options,
+        )
+        .await?;
+        // Without a state, the lake keeps the write-ahead record itself (`_tributary/commits/`).
+        plan.commit_on(&self.target, true).await?;
         // The runtime logs the commit once, for every kind of sink.
-        Ok(self.report(&manifest))
+        Ok(report)
     }
 
     /// The first phase of a two-phase commit: closes every file (all staged, nothing visible)
@@ -308,22 +353,16 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
     ) -> Result<(SinkReport, LakePlan), RunError> {
         let (plan, manifest) = self.close_all().await?;
         let report = self.report(&manifest);
-        // Reopen by absolute path for a local target: a roll-forward may run from elsewhere.
-        let location = match &self.target.local_root {
-            Some(root) => root.to_string_lossy().into_owned(),
-            None => self.target.display.clone(),
-        };
-        crate::failpoint::hit("writer.prepared");
-        Ok((
-            report,
-            LakePlan {
-                kind: super::plan::KIND.into(),
-                location,
-                options,
-                plan,
-                manifest,
-            },
-        ))
+        let plan = lake_plan(
+            &self.target,
+            self.mode,
+            &self.writer,
+            plan,
+            manifest,
+            options,
+        )
+        .await?;
+        Ok((report, plan))
     }
 
     async fn open_file(&mut self, key: &PartitionKey) -> Result<(), RunError> {
@@ -398,6 +437,40 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
         crate::failpoint::hit("writer.file_closed");
         Ok(())
     }
+}
+
+/// The self-contained plan: files, manifest, and what they replace per `mode` (read from the
+/// table's manifests now, so the plan is fixed before anything becomes visible). A free function
+/// so the writer's encoders (not `Sync`) are not borrowed across the awaits.
+async fn lake_plan(
+    target: &Target,
+    mode: WriteMode,
+    writer: &Writer,
+    plan: CommitPlan,
+    manifest: Manifest,
+    options: super::StoreOptions,
+) -> Result<LakePlan, RunError> {
+    let retire: Vec<Retired> = match mode {
+        WriteMode::Overwrite | WriteMode::OverwritePartitions => {
+            let earlier = generation::manifests(target).await?;
+            generation::retire(mode, &earlier, writer, &manifest.run_id, &manifest.files)
+        }
+        WriteMode::Append | WriteMode::ErrorIfExists => Vec::new(),
+    };
+    // Reopen by absolute path for a local target: a roll-forward may run from elsewhere.
+    let location = match &target.local_root {
+        Some(root) => root.to_string_lossy().into_owned(),
+        None => target.display.clone(),
+    };
+    crate::failpoint::hit("writer.prepared");
+    Ok(LakePlan {
+        kind: super::plan::KIND.into(),
+        location,
+        options,
+        plan,
+        manifest,
+        retire,
+    })
 }
 
 /// An encoder failure, phrased with the file and what to do about it.
@@ -697,5 +770,194 @@ mod tests {
             RunError::msg("Generic LocalFileSystem error: No space left on device (os error 28)");
         let e = file_error(&target, &Path::from("t/f"), "finish", &text).to_string();
         assert!(e.contains("disk is full"), "{e}");
+    }
+    /// One run of `sink` in `mode` writing `rows`, committed (single phase, as without a state).
+    async fn run_mode(
+        store: &Arc<InMemory>,
+        sink: &str,
+        mode: WriteMode,
+        rows: &[(&str, i64)],
+    ) -> Result<String, RunError> {
+        let ctx = RunContext::for_test(sink);
+        let spec = PartitionSpec::new(&["k".into()], &batch(&[]).schema()).unwrap();
+        let target = Target::new(store.clone(), Path::from("t"), "mem://t");
+        let factory = TextFactory(Arc::default(), Arc::default());
+        let mut w = PartitionedWriter::start_with_mode(
+            factory,
+            target,
+            spec,
+            RotationOptions::default(),
+            mode,
+            &ctx,
+        )
+        .await?;
+        w.write(&batch(rows)).await?;
+        w.finish().await?;
+        Ok(ctx.run_id)
+    }
+
+    /// Every `k=…/part-<run>` file as `k=…:<run>` (the run id's tail).
+    async fn data_files(store: &InMemory) -> Vec<String> {
+        list(store)
+            .await
+            .into_iter()
+            .filter(|p| !p.starts_with("t/_tributary/"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn overwrite_replaces_every_file_of_the_sink_and_keeps_others() {
+        let store = Arc::new(InMemory::new());
+        let r1 = run_mode(&store, "lake", WriteMode::Append, &[("a", 1), ("b", 2)])
+            .await
+            .unwrap();
+        let other = run_mode(&store, "other", WriteMode::Append, &[("c", 3)])
+            .await
+            .unwrap();
+        store
+            .put(
+                &Path::from("t/k=a/by-hand.txt"),
+                PutPayload::from_static(b"x"),
+            )
+            .await
+            .unwrap();
+        let r2 = run_mode(&store, "lake", WriteMode::Overwrite, &[("a", 5)])
+            .await
+            .unwrap();
+        let files = data_files(&store).await;
+        assert_eq!(
+            files,
+            [
+                "t/k=a/by-hand.txt".to_string(),
+                format!("t/k=a/part-{r2}-00000.txt"),
+                format!("t/k=c/part-{other}-00000.txt"),
+            ],
+            "the sink's earlier files are gone; another sink's and a foreign file stay"
+        );
+        let all = list(&store).await;
+        assert!(!all.iter().any(|p| p.contains(&r1)), "{all:?}");
+        assert!(all.contains(&format!("t/_tributary/manifests/{r2}.json")));
+        assert!(all.contains(&format!("t/_tributary/manifests/{other}.json")));
+        assert!(
+            !all.iter().any(|p| p.contains("_tributary/commits/")),
+            "{all:?}"
+        );
+        // Twice: still one generation.
+        let r3 = run_mode(&store, "lake", WriteMode::Overwrite, &[("a", 6)])
+            .await
+            .unwrap();
+        let files = data_files(&store).await;
+        assert!(files.contains(&format!("t/k=a/part-{r3}-00000.txt")));
+        assert!(!files.iter().any(|f| f.contains(&r2)), "{files:?}");
+    }
+
+    #[tokio::test]
+    async fn overwrite_partitions_replaces_only_the_partitions_written() {
+        let store = Arc::new(InMemory::new());
+        let r1 = run_mode(
+            &store,
+            "lake",
+            WriteMode::OverwritePartitions,
+            &[("a", 1), ("b", 2)],
+        )
+        .await
+        .unwrap();
+        let r2 = run_mode(&store, "lake", WriteMode::OverwritePartitions, &[("a", 3)])
+            .await
+            .unwrap();
+        assert_eq!(
+            data_files(&store).await,
+            [
+                format!("t/k=a/part-{r2}-00000.txt"),
+                format!("t/k=b/part-{r1}-00001.txt"),
+            ]
+        );
+        // The first run's manifest now lists only what is left of it.
+        let m = store
+            .get(&Path::from(format!("t/_tributary/manifests/{r1}.json")))
+            .await
+            .unwrap();
+        let m: Manifest = serde_json::from_slice(&m.bytes().await.unwrap()).unwrap();
+        let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, [format!("k=b/part-{r1}-00001.txt")]);
+        assert_eq!(m.rows, 1);
+        // Replacing b too retires the first run's manifest.
+        let r3 = run_mode(&store, "lake", WriteMode::OverwritePartitions, &[("b", 4)])
+            .await
+            .unwrap();
+        let all = list(&store).await;
+        assert!(!all.iter().any(|p| p.contains(&r1)), "{all:?}");
+        assert!(all.contains(&format!("t/k=b/part-{r3}-00000.txt")));
+    }
+
+    #[tokio::test]
+    async fn error_if_exists_refuses_a_table_with_data_before_writing() {
+        let store = Arc::new(InMemory::new());
+        run_mode(&store, "lake", WriteMode::ErrorIfExists, &[("a", 1)])
+            .await
+            .unwrap();
+        let before = list(&store).await;
+        let e = run_mode(&store, "lake", WriteMode::ErrorIfExists, &[("a", 2)])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("error_if_exists") && e.contains("mem://t") && e.contains("overwrite"),
+            "{e}"
+        );
+        assert_eq!(list(&store).await, before, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn a_commit_interrupted_after_its_record_is_finished_by_the_next_start() {
+        let store = Arc::new(InMemory::new());
+        let r1 = run_mode(&store, "lake", WriteMode::Append, &[("a", 1)])
+            .await
+            .unwrap();
+        // A run that wrote its commit record, renamed one file and was killed.
+        let ctx = RunContext::for_test("lake");
+        let spec = PartitionSpec::new(&["k".into()], &batch(&[]).schema()).unwrap();
+        let target = Target::new(store.clone(), Path::from("t"), "mem://t");
+        let mut w = PartitionedWriter::start_with_mode(
+            TextFactory(Arc::default(), Arc::default()),
+            target.clone(),
+            spec,
+            RotationOptions::default(),
+            WriteMode::Overwrite,
+            &ctx,
+        )
+        .await
+        .unwrap();
+        w.write(&batch(&[("a", 2), ("b", 3)])).await.unwrap();
+        let (_, plan) = w.prepare(Default::default()).await.unwrap();
+        assert_eq!(plan.retire.len(), 1, "the plan replaces the first run");
+        generation::write_intent(&target, &plan).await.unwrap();
+        let first = &plan.plan.files[0];
+        store
+            .rename(
+                &Path::from(first.tmp.as_str()),
+                &Path::from(first.final_path.as_str()),
+            )
+            .await
+            .unwrap();
+        // The next run of the same sink finishes it before writing anything of its own.
+        let r3 = run_mode(&store, "lake", WriteMode::Append, &[("c", 4)])
+            .await
+            .unwrap();
+        let r2 = &ctx.run_id;
+        assert_eq!(
+            data_files(&store).await,
+            [
+                format!("t/k=a/part-{r2}-00000.txt"),
+                format!("t/k=b/part-{r2}-00001.txt"),
+                format!("t/k=c/part-{r3}-00000.txt"),
+            ]
+        );
+        let all = list(&store).await;
+        assert!(!all.iter().any(|p| p.contains(&r1)), "{all:?}");
+        assert!(
+            !all.iter().any(|p| p.contains("_tributary/commits/")),
+            "{all:?}"
+        );
     }
 }

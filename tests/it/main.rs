@@ -12,6 +12,7 @@ mod pipelines;
 mod privacy;
 mod shard;
 mod stdout;
+mod write_modes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -464,7 +464,11 @@ async fn run_with(
                     Counters::add(&counters.files, report.files);
                     Counters::add(&counters.bytes, report.bytes);
                     counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
-                    if plan.is_none() {
+                    if ctx.dry_run {
+                        // Nothing was committed: saying so would contradict the sink's own
+                        // "dry run: nothing written".
+                        tracing::info!(sink = %component, rows = report.rows, files = report.files, "sink finished (dry run: nothing committed)");
+                    } else if plan.is_none() {
                         tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
                     }
                     (index, Some((SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }, plan)))

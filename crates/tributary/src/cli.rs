@@ -17,18 +17,23 @@ pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code: bad usage or an invalid pipeline file.
 pub const EXIT_CONFIG: u8 = 2;
 
+/// The help heading of the flags every subcommand accepts.
+const GLOBAL: &str = "Global options";
+
 /// tributary: declarative ETL pipelines from the Graph API into your data lake.
 #[derive(Debug, Parser)]
 #[command(name = "tributary", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    // The global flags get their own heading, so a subcommand's `--help` does not mix them
+    // into its own options.
     /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Less log output (-q: errors only, -qq: nothing).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: u8,
     /// Log format on standard error.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, help_heading = GLOBAL)]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -286,8 +291,9 @@ fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
                     .iter()
                     .filter(|d| d.severity == Severity::Warning)
                     .count();
-                eprintln!(
-                    "{}: ok ({} source{}, {} transform{}, {} sink{}{})",
+                // The verdict is the command's output (stdout); diagnostics go to stderr.
+                let line = format!(
+                    "{}: ok ({} source{}, {} transform{}, {} sink{}{})\n",
                     file.display(),
                     p.sources.len(),
                     plural(p.sources.len()),
@@ -301,6 +307,9 @@ fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
                         String::new()
                     }
                 );
+                if print_stdout(&line) != ExitCode::SUCCESS {
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
             }
             Err(_) => ok = false,
         }

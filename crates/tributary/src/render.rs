@@ -223,7 +223,18 @@ pub fn checks(results: &[(String, Vec<tributary_core::plugin::CheckResult>)]) ->
         }
         for c in checks {
             let status = if c.ok { "OK  " } else { "FAIL" };
-            let _ = writeln!(out, "  {status} {:<width$}  {}", c.target, c.detail);
+            // Sources often explain a failure with its fix: the fix gets its own line, so the
+            // status line keeps what happened (and what Graph said), and the fix shows once.
+            let detail = match &c.fix {
+                Some(fix) if !fix.is_empty() && c.detail.contains(fix.as_str()) => c
+                    .detail
+                    .replacen(&format!("{fix}. "), "", 1)
+                    .replacen(fix.as_str(), "", 1)
+                    .trim_end_matches([' ', ':', '.'])
+                    .to_owned(),
+                _ => c.detail.clone(),
+            };
+            let _ = writeln!(out, "  {status} {:<width$}  {detail}", c.target);
             if let Some(fix) = &c.fix {
                 let _ = writeln!(out, "       {:<width$}  fix: {fix}", "");
             }

@@ -97,12 +97,16 @@ impl SourceText {
         let (line, column, excerpt) = match span {
             Some(span) => {
                 let (line, column) = self.line_col(span.start);
-                let line_text = self.line_text(line).to_owned();
+                // Pipeline files are pasted into CI logs: a secret written into the file (or
+                // under a misspelled key) must not be printed back.
+                let line_text = mask_secrets(self.line_text(line));
                 let (end_line, end_col) = self.line_col(span.end.max(span.start));
+                let width = line_text.chars().count();
                 let underline_len = if end_line == line && end_col > column {
-                    end_col - column
+                    // Masking may have shortened the line under the caret.
+                    (end_col - column).min(width.saturating_sub(column - 1).max(1))
                 } else {
-                    line_text.chars().count().saturating_sub(column - 1).max(1)
+                    width.saturating_sub(column - 1).max(1)
                 };
                 (
                     line,
@@ -118,7 +122,7 @@ impl SourceText {
         };
         Diagnostic {
             severity,
-            message: message.into(),
+            message: mask_tokens(&message.into()),
             file: self.file.clone(),
             line,
             column,
@@ -163,15 +167,15 @@ impl Diagnostic {
     /// Sets the help line.
     #[must_use]
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(mask_tokens(&help.into()));
         self
     }
 
     /// Sets the help line if `help` is `Some`.
     #[must_use]
     pub fn maybe_help(mut self, help: Option<String>) -> Self {
-        if help.is_some() {
-            self.help = help;
+        if let Some(help) = help {
+            self.help = Some(mask_tokens(&help));
         }
         self
     }
@@ -214,7 +218,7 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        writeln!(f, "{label}: {}", self.message)?;
+        writeln!(f, "{label}: {}", mask_tokens(&self.message))?;
         write!(f, "  --> {}", self.location())?;
         if let Some(component) = &self.component {
             write!(f, " [{component}")?;
@@ -238,10 +242,187 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{pad} | {lead}{}", "^".repeat(e.underline_len.max(1)))?;
         }
         if let Some(help) = &self.help {
-            writeln!(f, "  = help: {help}")?;
+            writeln!(f, "  = help: {}", mask_tokens(help))?;
         }
         Ok(())
     }
+}
+
+/// Keys whose values are secrets: the Graph source's tokens, an object store's credentials
+/// (were one written into a sink table), the pseudonymization `key`.
+pub const SECRET_KEYS: &[&str] = &[
+    "access_token",
+    "app_secret",
+    "secret_access_key",
+    "access_key_id",
+    "session_token",
+    "sas_token",
+    "account_key",
+    "service_account_key",
+    "client_secret",
+    "password",
+    "key",
+];
+
+/// What replaces a masked value.
+pub const MASK: &str = "***";
+
+/// Whether `key` (a bare or dotted TOML key) names a secret: one of [`SECRET_KEYS`], a key
+/// ending in `_token`, `_secret`, `_key` or `password`.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = last_segment(key);
+    SECRET_KEYS.contains(&k.as_str())
+        || ["_token", "_secret", "_key", "password"]
+            .iter()
+            .any(|s| k.ends_with(s))
+}
+
+/// [`is_secret_key`], or close enough to one to be its misspelling (`acess_token`): such a
+/// key is an error, and its value is still a secret.
+fn is_or_suggests_secret_key(key: &str) -> bool {
+    let k = last_segment(key);
+    is_secret_key(&k)
+        || (k.chars().count() >= 6
+            && suggest(&k, SECRET_KEYS.iter().copied().filter(|s| s.len() >= 6)).is_some())
+}
+
+fn last_segment(key: &str) -> String {
+    key.rsplit('.')
+        .next()
+        .unwrap_or(key)
+        .trim()
+        .trim_matches(['"', '\''])
+        .to_ascii_lowercase()
+}
+
+/// Whether `word` looks like a Graph access token (they start with `EAA`; real ones are
+/// 100+ characters).
+fn looks_like_token(word: &str) -> bool {
+    word.starts_with("EAA") && word.chars().count() >= 16
+}
+
+/// `text` with every word that looks like a Graph access token replaced by [`MASK`].
+pub fn mask_tokens(text: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '|');
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if looks_like_token(word) {
+            out.push_str(MASK);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_word(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// One line of a pipeline file as it may be shown: the value of every `key = value` whose key
+/// is (or suggests) a secret replaced by [`MASK`] (quotes kept), inline tables included, and
+/// every Graph-token-looking word masked wherever it is.
+pub fn mask_secrets(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let n = chars.len();
+    // Char ranges of values to mask.
+    let mut masked: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        match chars[i] {
+            '#' => break,
+            q @ ('"' | '\'') => i = string_end(&chars, i, q),
+            '=' => {
+                let key = key_before(&chars, i);
+                let mut start = i + 1;
+                while start < n && chars[start].is_whitespace() {
+                    start += 1;
+                }
+                let end = match chars.get(start) {
+                    Some(&q @ ('"' | '\'')) => {
+                        let end = string_end(&chars, start, q);
+                        // Keep the quotes: only the contents go.
+                        if is_or_suggests_secret_key(&key) && end > start + 1 {
+                            let close = if chars.get(end - 1) == Some(&q) && end - 1 > start {
+                                end - 1
+                            } else {
+                                end
+                            };
+                            masked.push((start + 1, close));
+                        }
+                        end
+                    }
+                    Some('[' | '{') | None => start,
+                    Some(_) => {
+                        let mut end = start;
+                        while end < n && !matches!(chars[end], ',' | '}' | ']' | '#') {
+                            end += 1;
+                        }
+                        while end > start && chars[end - 1].is_whitespace() {
+                            end -= 1;
+                        }
+                        if is_or_suggests_secret_key(&key) && end > start {
+                            masked.push((start, end));
+                        }
+                        end
+                    }
+                };
+                i = end.max(i + 1);
+            }
+            _ => i += 1,
+        }
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut pos = 0;
+    for (from, to) in masked {
+        if from < pos || to <= from {
+            continue;
+        }
+        out.extend(&chars[pos..from]);
+        out.push_str(MASK);
+        pos = to;
+    }
+    out.extend(&chars[pos..]);
+    mask_tokens(&out)
+}
+
+/// The index just past the string literal opened by `q` at `start` (or the line's end).
+fn string_end(chars: &[char], start: usize, q: char) -> usize {
+    let mut j = start + 1;
+    while j < chars.len() {
+        if q == '"' && chars[j] == '\\' {
+            j += 2;
+            continue;
+        }
+        if chars[j] == q {
+            return j + 1;
+        }
+        j += 1;
+    }
+    chars.len()
+}
+
+/// The (possibly dotted or quoted) key just before the `=` at `eq`.
+fn key_before(chars: &[char], eq: usize) -> String {
+    let mut end = eq;
+    while end > 0 && chars[end - 1].is_whitespace() {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0
+        && (chars[start - 1].is_ascii_alphanumeric()
+            || matches!(chars[start - 1], '_' | '-' | '.' | '"' | '\''))
+    {
+        start -= 1;
+    }
+    chars[start..end].iter().collect()
 }
 
 /// Every error (and warning) found in a pipeline file.
@@ -321,6 +502,78 @@ mod tests {
         assert!(text.contains("2 | paht = 1"), "{text}");
         assert!(text.contains("  | ^^^^\n"), "{text}");
         assert!(text.contains("help: did you mean `path`?"), "{text}");
+    }
+
+    #[test]
+    fn masks_the_value_of_every_secret_key_in_snippets() {
+        for key in SECRET_KEYS
+            .iter()
+            .chain(&["acess_token", "app_secert", "secret_acces_key"])
+        {
+            let line = format!("{key} = \"hunter2-literal-value\"  # note");
+            let masked = mask_secrets(&line);
+            assert_eq!(masked, format!("{key} = \"***\"  # note"), "{key}");
+        }
+        let masked = mask_secrets(
+            r#"pages = ["1", { id = "2", access_token = "tok-literal" }, { id = "3" }]"#,
+        );
+        assert_eq!(
+            masked,
+            r#"pages = ["1", { id = "2", access_token = "***" }, { id = "3" }]"#
+        );
+        // Unquoted (a syntax error), single quotes, and a Graph-looking token anywhere.
+        assert_eq!(
+            mask_secrets("access_token = hunter2 # x"),
+            "access_token = *** # x"
+        );
+        assert_eq!(mask_secrets("app_secret = 'abc'"), "app_secret = '***'");
+        assert_eq!(
+            mask_secrets("note = \"EAABwzLixnjYBAOZCZBa1b2c3d4\""),
+            "note = \"***\""
+        );
+        // Ordinary keys keep their values.
+        for line in [
+            "page_size = 50",
+            "platforms = [\"messenger\"]",
+            "keep = [\"id\"]",
+        ] {
+            assert_eq!(mask_secrets(line), line);
+        }
+    }
+
+    #[test]
+    fn diagnostics_never_render_a_literal_secret() {
+        let text = "[sources.pages]\nacess_token = \"EAAB-literal-token-1234\"\n";
+        let src = SourceText::new(Path::new("p.toml"), text);
+        let d = src
+            .diagnostic(Severity::Error, Some(16..27), "unknown key `acess_token`")
+            .help("did you mean `access_token`?");
+        let shown = d.to_string();
+        assert!(!shown.contains("literal-token"), "{shown}");
+        assert!(shown.contains("2 | acess_token = \"***\""), "{shown}");
+        assert!(shown.contains("  | ^^^^^^^^^^^\n"), "{shown}");
+        let d = src.diagnostic(
+            Severity::Error,
+            Some(30..55),
+            "invalid type: string \"EAAB-literal-token-1234\", expected u32",
+        );
+        let shown = d.to_string();
+        assert!(!shown.contains("literal-token"), "{shown}");
+    }
+
+    #[test]
+    fn secret_keys_are_recognized_but_ordinary_keys_are_not() {
+        for k in [
+            "access_token",
+            "sources.pages.app_secret",
+            "aws_session_token",
+            "key",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["page_size", "keep", "keys", "token_budget", "pages"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
     }
 
     #[test]

@@ -39,7 +39,10 @@ use serde::de::IntoDeserializer;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub use diagnostic::{ConfigErrors, Diagnostic, Severity, SourceText, did_you_mean, suggest};
+pub use diagnostic::{
+    ConfigErrors, Diagnostic, MASK, SECRET_KEYS, Severity, SourceText, did_you_mean, is_secret_key,
+    mask_secrets, mask_tokens, suggest,
+};
 
 use crate::plugin::{BuildContext, BuildInput, Sink, Source, Transform, ValueDomain};
 use crate::registry::{Builder, Kind, PluginError, Registry, schema_keys};
@@ -254,6 +257,9 @@ struct Loader {
 }
 
 const SECTIONS: [&str; 4] = ["pipeline", "sources", "transforms", "sinks"];
+
+/// Secrets written literally in a file are warned about from this length on.
+pub const LITERAL_SECRET_MIN_CHARS: usize = 16;
 
 impl Loader {
     fn error(
@@ -646,6 +652,7 @@ impl Loader {
             DeValue::Table(table) => {
                 let mut out = DeTable::new();
                 for (k, v) in table {
+                    self.warn_literal_secret(k.get_ref(), &v, component);
                     let v = self.interpolate_value_in(v, env, component);
                     out.insert(k, v);
                 }
@@ -654,6 +661,32 @@ impl Loader {
             other => other,
         };
         Spanned::new(span, inner)
+    }
+
+    /// Warns about a secret written into the file instead of `${VAR}`: files end up in version
+    /// control and CI logs. Values shorter than [`LITERAL_SECRET_MIN_CHARS`] are taken for
+    /// placeholders (the emulator's `demo-token`), not credentials.
+    fn warn_literal_secret(&mut self, key: &str, value: &Spanned<DeValue<'_>>, component: &str) {
+        let DeValue::String(s) = value.get_ref() else {
+            return;
+        };
+        if !is_secret_key(key) || s.contains('$') || s.chars().count() < LITERAL_SECRET_MIN_CHARS {
+            return;
+        }
+        let d = self
+            .src
+            .diagnostic(
+                Severity::Warning,
+                Some(value.span()),
+                format!("`{key}` is a secret written literally in the pipeline file"),
+            )
+            .component(component)
+            .key(key)
+            .help(format!(
+                "read it from the environment instead: `{key} = \"${{MY_SECRET}}\"` (and remove \
+                 it from the file's history if the file was shared)"
+            ));
+        self.push(d);
     }
 
     /// Turns a toml/serde error into a located diagnostic with a suggestion.

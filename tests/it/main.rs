@@ -1,6 +1,7 @@
 //! End-to-end tests: the `tributary` command line as a user runs it, real processes, real HTTP
 //! to the emulator on 127.0.0.1, output read back by tools nobody here wrote.
 
+mod all_pages;
 mod cli;
 mod crash;
 mod delta;
@@ -10,6 +11,7 @@ mod newcomer;
 mod ops;
 mod pipelines;
 mod privacy;
+mod secrets;
 mod shard;
 mod stdout;
 mod write_modes;

@@ -279,8 +279,8 @@ pub enum GraphError {
         message: String,
     },
     /// Listing the token's Pages (`GET /me/accounts`, for `pages = "all"`) failed.
-    #[error("listing the Pages of the access token (GET /me/accounts) failed: {reason}{}",
-        fix.as_ref().map(|f| format!(". To fix: {f}")).unwrap_or_default())]
+    #[error("listing the Pages of the access token (GET /me/accounts) failed: {}{}",
+        reason.trim_end_matches('.'), fix.as_ref().map(|f| format!(". {f}")).unwrap_or_default())]
     Accounts {
         /// What happened (credential-free).
         reason: String,

@@ -75,7 +75,7 @@ pub struct GraphConversationsConfig {
     /// lists them); other Pages are skipped with one warning naming them. Default
     /// `["MESSAGING"]` (reading conversations needs it); `[]` reads every listed Page.
     #[serde(default)]
-    #[schemars(default = "default_require_tasks")]
+    #[schemars(with = "Vec<String>", default = "default_require_tasks")]
     pub require_tasks: Option<Vec<String>>,
 
     /// A file listing more Page ids (sharing `access_token`), for lists too long for TOML: one

@@ -117,3 +117,46 @@ fn a_token_pasted_into_pages_is_refused_without_being_shown() {
     assert!(stderr.contains("\"all\""), "{stderr}");
     assert!(!stderr.contains(token), "{stderr}");
 }
+
+/// Masking must not hide what a diagnostic is about: the value of every key a plugin has
+/// is shown as written, unless the key is a secret.
+#[test]
+fn ordinary_plugin_keys_keep_their_values_in_snippets() {
+    let (code, stdout, stderr) = run(tributary().args(["plugins", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let plugins: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut checked = 0;
+    let mut secret = Vec::new();
+    for (plugin, schema) in plugins.as_object().unwrap() {
+        let Some(props) = schema["properties"].as_object() else {
+            continue;
+        };
+        for key in props.keys() {
+            let line = format!("{key} = \"ordinary-value\"");
+            if tributary_core::config::is_secret_key(key) {
+                secret.push(format!("{plugin}.{key}"));
+                assert_eq!(
+                    tributary_core::config::mask_secrets(&line),
+                    format!("{key} = \"***\"")
+                );
+            } else {
+                assert_eq!(
+                    tributary_core::config::mask_secrets(&line),
+                    line,
+                    "{plugin}.{key}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
+    secret.sort();
+    assert_eq!(
+        secret,
+        [
+            "sources.graph_conversations.access_token",
+            "sources.graph_conversations.app_secret",
+            "transforms.pseudonymize.key",
+        ]
+    );
+}

@@ -75,7 +75,12 @@ fn all_files(dir: &Path) -> String {
 
 /// (page_id, id) of every NDJSON row under `dir/out`.
 fn rows(dir: &Path) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
+    row_list(dir).into_iter().collect()
+}
+
+/// Every NDJSON row under `dir/out`, duplicates kept.
+fn row_list(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.join("out")];
     while let Some(d) = stack.pop() {
         let Ok(entries) = fs::read_dir(&d) else {
@@ -91,7 +96,7 @@ fn rows(dir: &Path) -> BTreeSet<(String, String)> {
             {
                 for line in fs::read_to_string(&p).unwrap_or_default().lines() {
                     let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                    out.insert((
+                    out.push((
                         v["page_id"].as_str().unwrap().to_string(),
                         v["id"].as_str().unwrap().to_string(),
                     ));
@@ -183,6 +188,36 @@ fn shards_share_the_discovered_pages_and_a_dry_run_writes_nothing() {
     for k in 0..2 {
         assert!(dir.path().join(format!("state.s{k}of2.json")).exists());
     }
+}
+
+#[test]
+fn incremental_runs_over_discovered_pages_land_every_thread_exactly_once() {
+    let emu = five_pages();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), emu.get().base_url(), "mode = \"incremental\"");
+    let once = || {
+        let (code, _, stderr) = run(tributary()
+            .env("FB_USER_TOKEN", USER_TOKEN)
+            .args(["-q", "run"])
+            .arg(&file));
+        assert_eq!(code, 0, "{stderr}");
+        row_list(dir.path())
+    };
+    let first = once();
+    assert_eq!(first.len(), truth(&emu, &[page_id(3)]).len());
+    assert_eq!(once().len(), first.len(), "nothing new, nothing read again");
+    let new = emu.get().mutate(graph_emulator::Mutation::NewThreads {
+        page_id: page_id(2),
+        platform: graph_emulator::Platform::Instagram,
+        folder: graph_emulator::Folder::Inbox,
+        count: 3,
+    });
+    assert_eq!(new.len(), 3);
+    let third = once();
+    assert_eq!(third.len(), first.len() + 3, "only the 3 new threads");
+    let all: BTreeSet<_> = third.iter().cloned().collect();
+    assert_eq!(all.len(), third.len(), "no thread twice");
+    assert_eq!(all, truth(&emu, &[page_id(3)]));
 }
 
 #[test]

@@ -348,3 +348,29 @@ fn check_shows_each_fix_once() {
     );
     assert_eq!(stdout.matches("fix: ").count(), fails, "{stdout}");
 }
+
+#[test]
+fn progress_shows_units_done_of_the_total_and_the_time_elapsed() {
+    let (dir, file) = demo_copy();
+    // Slower than the demo's pace, so the bars get drawn a few times.
+    let text = fs::read_to_string(&file).unwrap().replace(
+        "requests_per_second_per_page = 20",
+        "requests_per_second_per_page = 8",
+    );
+    fs::write(&file, text).unwrap();
+    let cmd = format!(
+        "{} run --progress always demo.toml",
+        env!("CARGO_BIN_EXE_tributary-cli")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env("COLUMNS", "160")
+        .output()
+        .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}");
+    // 4 Pages x 2 platforms x 4 folders.
+    assert!(terminal.contains(" of 32 units done"), "{terminal}");
+    assert!(terminal.contains("elapsed"), "{terminal}");
+}

@@ -204,6 +204,7 @@ impl Source for GraphConversationsSource {
         let cancel = ctx.cancel.clone();
         let component = format!("sources.{}", ctx.id);
         let setup_component = component.clone();
+        let telemetry = ctx.telemetry.clone();
         let setup = async move {
             // The embedded emulator's guard must live as long as the stream: it is moved into
             // the per-page closure below and dropped with it.
@@ -240,6 +241,9 @@ impl Source for GraphConversationsSource {
                 request.pages.retain(|p| shard.owns(&p.page_id));
                 info!(%shard, pages = request.pages.len(), "reading this shard's pages");
             }
+            // Progress bars show units done of this total.
+            let units = request.pages.len() * request.platforms.len() * request.folders.len();
+            telemetry.plan(&setup_component, units as u64);
             let pages = client.conversations(request);
             Ok::<_, RunError>((guard, pages, this.columns, this.metrics, incremental))
         };

@@ -109,6 +109,8 @@ pub struct UnitReport {
 #[derive(Debug, Default)]
 pub struct Telemetry {
     units: Mutex<Vec<Arc<Counters>>>,
+    /// Units each component announced it will work through (progress: units done of total).
+    planned: Mutex<Vec<(String, u64)>>,
 }
 
 impl Telemetry {
@@ -141,6 +143,35 @@ impl Telemetry {
     pub fn snapshot(&self) -> Vec<UnitReport> {
         self.units().iter().map(|c| c.snapshot()).collect()
     }
+
+    /// Announces that `component` will work through `units` units (the Graph source: its
+    /// pages × platforms × folders), so progress can show units done of the total. Announcing
+    /// again replaces the number.
+    pub fn plan(&self, component: &str, units: u64) {
+        let Ok(mut planned) = self.planned.lock() else {
+            return;
+        };
+        match planned.iter_mut().find(|(c, _)| c == component) {
+            Some((_, n)) => *n = units,
+            None => planned.push((component.to_owned(), units)),
+        }
+    }
+
+    /// Units announced by every component with [`Telemetry::plan`] (0: none announced).
+    pub fn planned(&self) -> u64 {
+        self.planned
+            .lock()
+            .map(|p| p.iter().map(|(_, n)| n).sum())
+            .unwrap_or(0)
+    }
+
+    /// Units (not whole components) marked done so far.
+    pub fn units_done(&self) -> u64 {
+        self.units()
+            .iter()
+            .filter(|c| !c.unit.is_empty() && c.done.load(Ordering::Relaxed))
+            .count() as u64
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +189,25 @@ mod tests {
         assert_eq!(snap.len(), 2);
         assert_eq!(snap[0].rows, 5);
         assert_eq!(snap[1].bytes, 10);
+    }
+
+    #[test]
+    fn planned_units_add_up_per_component_and_done_units_count() {
+        let t = Telemetry::default();
+        assert_eq!(t.planned(), 0);
+        t.plan("sources.a", 8);
+        t.plan("sources.b", 4);
+        t.plan("sources.a", 6);
+        assert_eq!(t.planned(), 10);
+        t.counters("sources.a", "1 messenger inbox")
+            .done
+            .store(true, Ordering::Relaxed);
+        t.counters("sources.a", "1 messenger other");
+        // A whole component finishing is not a unit.
+        t.counters("sinks.s", "")
+            .done
+            .store(true, Ordering::Relaxed);
+        assert_eq!(t.units_done(), 1);
     }
 
     #[test]

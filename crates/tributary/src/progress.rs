@@ -1,6 +1,8 @@
 //! Live progress bars on a terminal (indicatif), fed by the run's telemetry.
 //!
-//! One line per component (its totals) plus one line per unit in progress (for the Graph source:
+//! A first line with the whole run's progress (units done of the units the sources announced,
+//! time elapsed), then one line per component (its totals) plus one line per unit in progress
+//! (for the Graph source:
 //! a page × platform × folder), showing threads read, API calls, retries, throttles and a
 //! countdown while a unit waits out a throttle or a backoff. Finished units disappear, so a run
 //! over thousands of Pages shows at most [`MAX_UNIT_BARS`] unit lines. Nothing is drawn when
@@ -90,7 +92,16 @@ impl Display {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut lines: HashMap<(String, String), ProgressBar> = HashMap::new();
+            let started = std::time::Instant::now();
+            let overall = bars.add(ProgressBar::new_spinner().with_style(style()));
+            overall.set_prefix("run");
             loop {
+                overall.set_message(overall_message(
+                    telemetry.units_done(),
+                    telemetry.planned(),
+                    started.elapsed(),
+                ));
+                overall.tick();
                 draw(&bars, &telemetry, &mut lines);
                 tokio::select! {
                     _ = &mut stopped => break,
@@ -100,6 +111,7 @@ impl Display {
             for bar in lines.values() {
                 bar.finish_and_clear();
             }
+            overall.finish_and_clear();
             let _ = bars.clear();
         });
         Some(Self { stop, task })
@@ -198,6 +210,24 @@ fn source_message(total: &Counters, own: &Counters) -> String {
     msg
 }
 
+/// The run's line: `12 of 32 units done · 0:41 elapsed` (without a total when no source
+/// announced one).
+fn overall_message(done: u64, planned: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs();
+    let clock = if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    };
+    let units = if planned > 0 {
+        // A unit counted twice (a retried page) must not show more than the total.
+        format!("{} of {planned} units done", done.min(planned))
+    } else {
+        format!("{done} units done")
+    };
+    format!("{units} · {clock} elapsed")
+}
+
 fn sink_message(c: &Counters) -> String {
     format!(
         "{} rows · {} files · {}",
@@ -231,6 +261,18 @@ mod tests {
     fn bytes_are_human_sized() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn the_run_line_shows_units_done_of_the_total_and_the_time_elapsed() {
+        assert_eq!(
+            overall_message(12, 32, Duration::from_secs(41)),
+            "12 of 32 units done · 0:41 elapsed"
+        );
+        assert_eq!(
+            overall_message(3, 0, Duration::from_secs(3723)),
+            "3 units done · 1:02:03 elapsed"
+        );
     }
 
     #[test]

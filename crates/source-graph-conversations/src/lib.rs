@@ -65,7 +65,8 @@
 //!   (a `SecretString` from the moment it is decoded) and gets its own pacer, as a listed Page
 //!   does; `exclude_pages` and `require_tasks` (default `MESSAGING`) narrow the list, skipped
 //!   Pages are named in one warning, and `--shard` takes its hash share of what is left. The
-//!   listing itself is paced and retried like any call, under a pacer of its own.
+//!   listing itself is retried like any call, one request at a time, without the per-Page
+//!   rate ceiling (it is no Page's call); throttles pause it and the app-wide gate applies.
 //!   `instagram_business_account` is requested and logged at debug level only: Instagram
 //!   threads are read on the Page id with `platform=instagram`, as for listed Pages.
 //!

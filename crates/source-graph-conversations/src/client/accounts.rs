@@ -1,11 +1,12 @@
 //! `GET /{version}/me/accounts`: the Pages a user or system-user token manages, each with the
 //! Page token that reads it (what `pages = "all"` reads).
 //!
-//! The listing goes through the same paced, retried, classified GET as conversation calls
-//! (`http.rs`), under a pacer of its own (`me/accounts`, never a Page id): it is not a call of
-//! any Page, so it neither waits behind nor slows down a Page's schedule, yet it is kept at the
-//! configured per-Page rate, learns from throttles and obeys the app-wide gate like any call.
-//! Its errors are re-labelled here: they concern the user token, not a Page.
+//! The listing goes through the same retried, classified GET as conversation calls
+//! (`http.rs`), with a controller of its own and no rate ceiling: it is no Page's call (Meta's
+//! 2 calls/s per Page does not apply, and a Page's schedule must not wait behind it), and its
+//! requests go one at a time anyway (each `next` comes from the previous answer). A throttle
+//! still pauses it and backs off, and the app-wide gate applies as to any call. Its errors are
+//! re-labelled here: they concern the user token, not a Page.
 //!
 //! The Page tokens in the response are decoded straight into [`SecretString`]s. `paging.next`
 //! links (which embed the user token) become [`CleanUrl`]s at once and are followed only to the
@@ -22,13 +23,14 @@ use super::error::{ApiError, GraphError, auth_what};
 use super::http::{Caller, Shrink};
 use super::metrics::NoProbe;
 use super::model::{Edge, Folder, Platform, UnitKey};
+use super::pacing::Pacer;
 use super::secure::{CleanUrl, origin_of};
 
 /// Fields requested for each Page.
 pub const ACCOUNTS_FIELDS: &str = "id,name,access_token,tasks,instagram_business_account";
 /// Pages per `/me/accounts` request (Graph clamps it to what it serves).
 pub const ACCOUNTS_LIMIT: u32 = 100;
-/// Key of the listing's pacer (a Page id never contains `/`).
+/// The placeholder unit's "page" (a Page id never contains `/`); never shown.
 const ACCOUNTS_PACER: &str = "me/accounts";
 
 /// One Page of `GET /me/accounts`.
@@ -97,7 +99,7 @@ impl GraphClient {
             platform: Platform::Messenger,
             folder: Folder::Inbox,
         };
-        let pacer = self.inner.pacer(ACCOUNTS_PACER);
+        let pacer = Pacer::new(0.0);
         let caller = Caller {
             unit: &unit,
             label: &Label,

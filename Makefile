@@ -11,10 +11,14 @@ DEPLOY_VENV ?= $(VENV)/deploy
 # runs it, as `tributary`, on the examples' pipeline files.
 TRIBUTARY_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/tributary-cli
 
-.PHONY: demo test venv deploy-venv test-deploy lint fmt
+.PHONY: demo install test venv deploy-venv test-deploy lint fmt
 
 demo:
 	$(CARGO) run -p tributary -- run pipelines/demo.toml
+
+# `tributary` on the PATH: a release build into ~/.cargo/bin (rustup puts it on the PATH).
+install:
+	$(CARGO) install --path crates/tributary --locked
 
 venv: $(VENV)/.installed
 

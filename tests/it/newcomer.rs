@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use graph_emulator::EmulatorConfig;
 
@@ -373,4 +373,127 @@ fn progress_shows_units_done_of_the_total_and_the_time_elapsed() {
     // 4 Pages x 2 platforms x 4 folders.
     assert!(terminal.contains(" of 32 units done"), "{terminal}");
     assert!(terminal.contains("elapsed"), "{terminal}");
+}
+
+/// The TOML blocks of README.md that are pipelines or parts of one (not, say, `.taplo.toml`).
+fn readme_pipeline_snippets() -> Vec<(usize, toml::Table)> {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let mut out = Vec::new();
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```toml\n") {
+        let line = readme.len() - rest.len() + start;
+        let body = &rest[start + 8..];
+        let end = body.find("```").expect("a closed block");
+        let table: toml::Table = toml::from_str(&body[..end])
+            .unwrap_or_else(|e| panic!("README.md block at byte {line} is not TOML: {e}"));
+        if ["pipeline", "sources", "transforms", "sinks"]
+            .iter()
+            .any(|k| table.contains_key(*k))
+        {
+            out.push((readme[..line].lines().count() + 1, table));
+        }
+        rest = &body[end + 3..];
+    }
+    out
+}
+
+/// Every file of `pipelines/`, parsed.
+fn example_pipelines() -> Vec<(PathBuf, toml::Table)> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("pipelines"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let t = toml::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+            (p, t)
+        })
+        .collect()
+}
+
+/// `[section.id]` tables of a pipeline.
+fn components(t: &toml::Table) -> Vec<(String, &toml::Table)> {
+    ["sources", "transforms", "sinks"]
+        .iter()
+        .filter_map(|s| t.get(*s).and_then(|v| v.as_table()).map(|v| (*s, v)))
+        .flat_map(|(s, v)| {
+            v.iter()
+                .filter_map(move |(id, c)| c.as_table().map(|c| (format!("{s}.{id}"), c)))
+        })
+        .collect()
+}
+
+#[test]
+fn every_readme_pipeline_snippet_is_an_example_file_that_validates() {
+    let snippets = readme_pipeline_snippets();
+    assert!(snippets.len() >= 3, "{} snippets", snippets.len());
+    let examples = example_pipelines();
+    for (line, snippet) in &snippets {
+        if snippet.contains_key("pipeline") {
+            // A whole pipeline: one example file is exactly it, and validates without a warning.
+            let (file, _) = examples
+                .iter()
+                .find(|(_, t)| t == snippet)
+                .unwrap_or_else(|| {
+                    panic!("README.md:{line}: this pipeline must be a file in pipelines/, verbatim")
+                });
+            let (code, stdout, stderr) = run(tributary()
+                .env("FB_PAGE_TOKEN", "placeholder-token")
+                .arg("validate")
+                .arg(file));
+            assert_eq!(code, 0, "{}: {stderr}", file.display());
+            assert!(
+                stderr.is_empty(),
+                "{} validates clean:\n{stderr}",
+                file.display()
+            );
+            assert!(stdout.contains(": ok ("), "{stdout}");
+            continue;
+        }
+        // A part of one: each of its components appears, same id and plugin, with every key the
+        // README shows, in one example (which `pipelines::every_example_pipeline_validates`
+        // validates). Values may differ (the README's comments explain them).
+        for (id, component) in components(snippet) {
+            let covered = examples.iter().any(|(_, t)| {
+                components(t).iter().any(|(other_id, other)| {
+                    *other_id == id
+                        && other.get("type") == component.get("type")
+                        && component.keys().all(|k| other.contains_key(k))
+                })
+            });
+            assert!(
+                covered,
+                "README.md:{line}: `[{id}]` with keys {:?} is in no file of pipelines/",
+                component.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_documented_install_builds_the_tributary_binary() {
+    // README: `cargo install --path crates/tributary --locked` (`make install`).
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let command = "cargo install --path crates/tributary --locked";
+    assert!(readme.contains(command), "README documents the install");
+    let (code, stdout, stderr) = run(Command::new("make")
+        .args(["-n", "install"])
+        .current_dir(root()));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&command[6..]),
+        "make install runs it: {stdout}"
+    );
+    // The crate it names has the binary the README calls.
+    let manifest: toml::Table =
+        toml::from_str(&fs::read_to_string(root().join("crates/tributary/Cargo.toml")).unwrap())
+            .unwrap();
+    let bins = manifest["bin"].as_array().unwrap();
+    assert!(
+        bins.iter().any(|b| b["name"].as_str() == Some("tributary")),
+        "{bins:?}"
+    );
 }

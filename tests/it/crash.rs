@@ -1,7 +1,8 @@
-//! Crash safety and incremental runs (DESIGN §5): a pipeline with `[pipeline] state` is killed
-//! at every commit-protocol step (`TRIBUTARY_CRASH_AT`, see `tributary_core::failpoint`), rerun,
-//! and its committed output compared with the emulator's ground truth by DuckDB: every thread
-//! exactly once per `(id, updated_time)`, no visible partial file, watermarks = newest per unit.
+//! Crash safety and incremental runs (README, *Incremental runs and crash safety*): a pipeline with
+//! `[pipeline] state` is killed at every commit-protocol step (`TRIBUTARY_CRASH_AT`, see
+//! `tributary_core::failpoint`), rerun, and its committed output compared with the emulator's
+//! ground truth by DuckDB: every thread exactly once per `(id, updated_time)`, no visible partial
+//! file, watermarks = newest per unit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

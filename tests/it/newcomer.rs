@@ -497,3 +497,72 @@ fn the_documented_install_builds_the_tributary_binary() {
         "{bins:?}"
     );
 }
+
+/// Tracked files (`git ls-files`), or, outside a git checkout, every file but build output.
+fn repository_files() -> Vec<PathBuf> {
+    let root = root();
+    if let Ok(out) = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        && out.status.success()
+    {
+        return out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .collect();
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if ![".git", "target", ".venv", "out", "node_modules"].contains(&name.as_str()) {
+                    stack.push(p);
+                }
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn no_file_cites_a_document_that_is_not_in_the_repository() {
+    // Design notes that were never part of this repository; spelled in pieces so this file does
+    // not cite them itself.
+    let cited = [
+        concat!("DESIGN", ".md"),
+        concat!("DESIGN", " §"),
+        concat!("DESIGN", "'s"),
+        concat!("GRAPH", "_API"),
+        concat!("DEPS", ".md"),
+        concat!("STYLE", ".md"),
+        concat!("../", "shared/"),
+    ];
+    let files = repository_files();
+    assert!(files.len() > 100, "{} files", files.len());
+    let mut found = Vec::new();
+    for file in files {
+        // Binary files (images, compressed fixtures) hold no citations.
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            if cited.iter().any(|c| line.contains(c)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "cite Meta's public documentation or this repository's own docs (README, BENCHMARKS) \
+         instead:\n{}",
+        found.join("\n")
+    );
+}

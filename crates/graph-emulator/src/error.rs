@@ -1,6 +1,8 @@
 //! Graph's error envelope and every error the emulator answers with.
 //!
-//! Bodies follow GRAPH_API.md §5: `{"error":{"message","type","code","error_subcode",
+//! Bodies follow Meta's "Handling Errors"
+//! (<https://developers.facebook.com/docs/graph-api/guides/error-handling>):
+//! `{"error":{"message","type","code","error_subcode",
 //! "is_transient","fbtrace_id"}}` (optional keys only when set), HTTP status as Graph sends it
 //! (throttles are 400, permissions 403, code 1 is 500), and `WWW-Authenticate` on
 //! `OAuthException`s.

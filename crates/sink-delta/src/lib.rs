@@ -36,7 +36,7 @@
 //! - **`mode = "merge"`**: an upsert on `(page_id, platform, folder, id)` keeping the newest
 //!   `updated_time` (see [`merge`]): re-fetched threads update instead of duplicating.
 //!
-//! Departure from DESIGN's file sinks: no `_tributary/` manifests — the Delta log is the
+//! Departure from the other file sinks: no `_tributary/` manifests — the Delta log is the
 //! manifest (`commitInfo` records the run id).
 
 pub mod config;

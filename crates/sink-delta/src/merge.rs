@@ -1,6 +1,6 @@
 //! `mode = "merge"`: an upsert on `(page_id, platform, folder, id)` where the newest
 //! `updated_time` wins, written by hand because delta-rs' `MERGE` needs DataFusion (which would
-//! roughly double this project's build; see DEPS.md).
+//! roughly double this project's build).
 //!
 //! It is a copy-on-write merge computed at commit time from the table's newest version:
 //!

@@ -64,7 +64,7 @@ const DROPPED: [&str; 10] = [
     "snippet",                   // text of the newest message
     "name",                      // thread name: the customer's display name
     "subject",                   // text people wrote (older API versions)
-    "wallpaper",                 // semantics unconfirmed (GRAPH_API.md): possibly a user photo
+    "wallpaper",                 // semantics undocumented by Meta: possibly a user photo
     "extra_json",                // any field the schema does not know, unvetted
     "messages.message",          // message text
     "messages.attachments_json", // file names, image URLs of what people sent
@@ -75,7 +75,7 @@ const DROPPED: [&str; 10] = [
 
 /// Columns that identify a person or may embed a person-scoped id: hashed by default.
 const HASHED: [&str; 4] = [
-    "scoped_thread_key", // semantics unconfirmed (GRAPH_API.md); Messenger keys can embed a PSID
+    "scoped_thread_key", // semantics undocumented by Meta; Messenger keys can embed a PSID
     "from_id",           // explode_messages: the sender's id
     "from_username",     // explode_messages: the sender's Instagram username
     "from_email",        // the sender's email, should a schema flatten it

@@ -1,4 +1,4 @@
-//! The canonical conversation schema (DESIGN §2): the public contract between the Graph source,
+//! The canonical conversation schema: the public contract between the Graph source,
 //! the transforms that route or reshape its threads, and every sink.
 //!
 //! It lives in the core, not in the source crate, because plugins never depend on each other:

@@ -1,4 +1,4 @@
-//! The plugin model (DESIGN §3).
+//! The plugin model (README, *Adding a plugin*).
 //!
 //! A plugin is a type implementing one of [`SourcePlugin`], [`TransformPlugin`] or [`SinkPlugin`]:
 //! a `NAME` (the TOML `type` value), a `Config` (serde, `deny_unknown_fields`, every field

@@ -1,4 +1,4 @@
-//! The runtime (DESIGN §5): moves batches from sources through transforms into sinks.
+//! The runtime: moves batches from sources through transforms into sinks.
 //!
 //! - **One task per source and per sink.** Transforms run inline in the task of the source that
 //!   produced the batch (they are cheap per-batch functions; a task hop would only add latency).

@@ -1,6 +1,6 @@
-//! Sharded runs (DESIGN §9): `tributary run --shard K/N` takes a stable hash share of the work
-//! (for the Graph source, of the pages), so N copies of the same pipeline — a Kubernetes Indexed
-//! Job, an Airflow mapped task — cover every page exactly once between them.
+//! Sharded runs (README, *Beyond one machine*): `tributary run --shard K/N` takes a stable hash
+//! share of the work (for the Graph source, of the pages), so N copies of the same pipeline — a
+//! Kubernetes Indexed Job, an Airflow mapped task — cover every page exactly once between them.
 //!
 //! The hash is SHA-256 of the key, first 8 bytes big-endian, modulo N: stable across releases,
 //! platforms and processes (never `std`'s randomized hasher), and uniform enough that 10k page

@@ -1,5 +1,5 @@
 //! Incremental state: per-unit watermarks, the run history, the write-ahead record of a commit in
-//! flight, and the run lock (DESIGN §5).
+//! flight, and the run lock (README, *Incremental runs and crash safety*).
 //!
 //! `[pipeline] state = "path or object-store URL"` names one JSON document:
 //!

@@ -264,9 +264,11 @@ async fn rejects_a_wrong_appsecret_proof() {
 }
 
 #[tokio::test]
-async fn accepts_the_graph_api_md_appsecret_proof_test_vectors() {
+async fn accepts_the_appsecret_proof_test_vectors() {
     let e = emu(secret_config()).await;
-    // GRAPH_API.md §7: secret appsecret-123, token access-token-234.
+    // HMAC-SHA256 of the token (and of `token|1700000000` for appsecret_time) keyed with the
+    // secret, as Meta's "Securing Requests" describes: secret appsecret-123, token
+    // access-token-234 (computed with Python's hmac).
     let plain = "cdfcbc87edc90f8123cd3797a0d6f6f7eedf63d97038a15d1693d297f653d7f2";
     let timed = "24576cd34ef4671d43d4876e233b5fca8c51165f9a6e5187c1cb53e2e365d6d0";
     assert_eq!(

@@ -66,7 +66,7 @@ out = {
 }
 print(json.dumps(out))
 sys.stdout.flush()
-# pyarrow's S3 client may abort at interpreter exit (DEPS.md §5).
+# pyarrow's S3 client may abort at interpreter exit, after the output is flushed.
 os._exit(0)
 "#;
 

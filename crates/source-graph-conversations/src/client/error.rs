@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::model::UnitKey;
 
-/// Graph's error envelope `{"error":{...}}`, GRAPH_API.md §5.
+/// Graph's error envelope `{"error":{...}}` (Meta, "Handling Errors":
+/// <https://developers.facebook.com/docs/graph-api/guides/error-handling>).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status of the response (200 for an error envelope inside a success).
@@ -34,7 +35,7 @@ pub struct ApiError {
     pub user_msg: Option<String>,
 }
 
-/// What to do about an [`ApiError`] (GRAPH_API.md §10).
+/// What to do about an [`ApiError`] (by its code; see [`ApiError::class`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Temporary (codes 1 except subcode 2853001, 2, 5xx, `is_transient`): retry with backoff.
@@ -64,7 +65,9 @@ impl ErrorClass {
     }
 }
 
-/// Throttle codes (GRAPH_API.md §5, Airbyte's set plus 341 and the BUC range).
+/// Throttle codes (Meta's "Rate Limits",
+/// <https://developers.facebook.com/docs/graph-api/overview/rate-limiting>: Airbyte's set plus
+/// 341 and the Business Use Case range).
 pub fn is_throttle_code(code: i64) -> bool {
     matches!(code, 4 | 17 | 32 | 341 | 613 | 80000..=80014)
 }
@@ -133,7 +136,8 @@ impl ApiError {
                 .contains("reduce the amount of data")
     }
 
-    /// Classifies by `error.code` (GRAPH_API.md §10). HTTP status only decides for bodies that
+    /// Classifies by `error.code` (Graph sends throttles as HTTP 400, so the status alone
+    /// misleads). HTTP status only decides for bodies that
     /// are not envelopes (code 0).
     pub fn class(&self) -> ErrorClass {
         if self.is_reduce_data() {

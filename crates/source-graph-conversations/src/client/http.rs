@@ -303,7 +303,7 @@ fn is_app_throttle_code(code: i64) -> bool {
     matches!(code, 4 | 17 | 341)
 }
 
-/// A 2xx body that is Graph's error envelope (it happens, GRAPH_API.md §5).
+/// A 2xx body that is Graph's error envelope (it happens: clients have seen it in the wild).
 fn looks_like_error(body: &[u8]) -> bool {
     let mut it = body.iter().copied().skip_while(u8::is_ascii_whitespace);
     if it.next() != Some(b'{') {

@@ -55,7 +55,8 @@ use secure::{CleanUrl, check_base_url, origin_of};
 
 /// API version used when none is configured (the one in Meta's current docs and SDK).
 pub const DEFAULT_API_VERSION: &str = "v25.0";
-/// Calls per second per Page allowed by the Conversations API (GRAPH_API.md §6.1).
+/// Calls per second per Page allowed by the Conversations API (Meta, "Messenger Platform rate
+/// limits": <https://developers.facebook.com/docs/messenger-platform/overview/rate-limiting>).
 pub const DEFAULT_REQUESTS_PER_SECOND_PER_PAGE: f64 = 2.0;
 /// Units in flight per Page by default.
 pub const DEFAULT_UNITS_PER_PAGE: usize = 2;
@@ -65,7 +66,8 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 2048;
 pub const DEFAULT_MAX_RETRIES: u32 = 8;
 /// First retry wait.
 pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(500);
-/// Cap on any single wait (GRAPH_API.md §10: about 10 minutes).
+/// Cap on any single wait: about 10 minutes, what Graph's `estimated_time_to_regain_access`
+/// usually asks for.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// Per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -452,8 +454,9 @@ pub const DEFAULT_THREAD_FIELDS: &[&str] = &[
     "former_participants",
 ];
 
-/// Every UnifiedThread field known to Graph (GRAPH_API.md §2), `messages` excluded (it has its
-/// own setting).
+/// Every UnifiedThread field known to Graph
+/// (<https://developers.facebook.com/docs/graph-api/reference/conversation>), `messages` excluded
+/// (it has its own setting).
 pub const KNOWN_THREAD_FIELDS: &[&str] = &[
     "id",
     "updated_time",

@@ -129,7 +129,8 @@ pub struct Participant {
     pub extra: ExtraFields,
 }
 
-/// One message of a thread (only the newest 20 have details, GRAPH_API.md §3).
+/// One message of a thread (only the newest 20 have details:
+/// <https://developers.facebook.com/docs/graph-api/reference/page/conversations/>).
 #[derive(Clone, Debug, Default)]
 pub struct Message {
     /// Message id.

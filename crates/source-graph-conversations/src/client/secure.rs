@@ -19,7 +19,8 @@ pub const SECRET_PARAMS: [&str; 2] = ["access_token", "appsecret_proof"];
 
 /// `appsecret_proof` = lowercase hex HMAC-SHA256 with the app secret as key over the access
 /// token — or over `"<token>|<unix time>"` for the time-bound variant (sent with
-/// `appsecret_time`). GRAPH_API.md §7.
+/// `appsecret_time`). Meta, "Securing Requests":
+/// <https://developers.facebook.com/docs/graph-api/securing-requests>.
 pub fn appsecret_proof(app_secret: &str, access_token: &str, time: Option<i64>) -> String {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {

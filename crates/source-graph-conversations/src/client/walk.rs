@@ -1,6 +1,7 @@
 //! The walk of one unit: sequential pages, newest first, following `paging.next`.
 //!
-//! Rules (GRAPH_API.md §8, DESIGN §6):
+//! Rules (Meta, "Paginated Results": <https://developers.facebook.com/docs/graph-api/results/>;
+//! and what clients learned the hard way):
 //! - stop only when `next` is absent; an empty page with a `next` is normal;
 //! - follow `next` verbatim (minus credentials, re-added at send time), only to the configured
 //!   origin; a `next` already requested in this pass is an error (a cursor that does not advance);

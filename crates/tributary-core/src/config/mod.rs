@@ -1,5 +1,5 @@
-//! Pipeline files (DESIGN §4): parse, interpolate, validate and build — with every problem
-//! reported at `file:line:col` with the component, the key and a suggestion.
+//! Pipeline files (README, *Pipeline files*): parse, interpolate, validate and build — with
+//! every problem reported at `file:line:col` with the component, the key and a suggestion.
 //!
 //! Loading is pure: it builds every component (plugins' `build` does no I/O), so
 //! `tributary validate` catches everything a run would catch before touching the network.

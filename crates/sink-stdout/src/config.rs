@@ -36,8 +36,9 @@ pub struct StdoutConfig {
     #[serde(default)]
     pub format: Format,
 
-    /// Most rows to print; once reached, the sink wants no more data and the run stops its
-    /// sources early. Absent: 100 with `format = "table"`, no limit with `ndjson`.
+    /// Most rows to print; once reached (and without `order_by`), the sink wants no more data
+    /// and the run stops its sources early. Absent: 100 with `format = "table"`, no limit with
+    /// `ndjson`.
     #[serde(default)]
     pub max_rows: Option<u64>,
 

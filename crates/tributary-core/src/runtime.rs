@@ -252,14 +252,17 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport, R
             Some(shard) => format!("{}-{}", new_run_id(), shard.tag()),
             None => new_run_id(),
         });
-    let location = match (&pipeline.settings.state, options.dry_run) {
-        (Some(location), false) => match options.shard {
-            Some(shard) => shard.state_location(location),
-            None => location.clone(),
-        },
+    let (location, store_options) = match (&pipeline.settings.state, options.dry_run) {
+        (Some(state), false) => {
+            let location = match options.shard {
+                Some(shard) => shard.state_location(state.path()),
+                None => state.path().to_owned(),
+            };
+            (location, state.store_options())
+        }
         _ => return run_with(pipeline, options, run_id, None).await,
     };
-    let store = StateStore::open(&location)?;
+    let store = StateStore::open_with(&location, store_options)?;
     let lock = store.lock(&run_id).await?;
     let outcome = async {
         let (mut state, mut version) = store.load(&pipeline.name).await?;

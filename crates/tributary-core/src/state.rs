@@ -55,6 +55,66 @@ pub const MAX_RUNS: usize = 50;
 /// A lock on object storage older than this is considered abandoned (no pid can be checked there).
 pub const LOCK_TTL: Duration = Duration::from_secs(6 * 3600);
 
+/// `[pipeline] state`: a path (`state = "..."`, the short form) or a `[pipeline.state]` table
+/// with `path` and the object-store options the sinks take (`endpoint`, `allow_http`, `region`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+// Inline: the `config-schema` document embeds `[pipeline]`'s schema without its `$defs`.
+#[schemars(inline)]
+pub enum StateConfig {
+    /// `state = "state/daily.json"` or `"s3://bucket/state/daily.json"`.
+    Path(String),
+    /// `[pipeline.state]` with `path` and store options.
+    Table(StateTable),
+}
+
+/// The table form of `[pipeline] state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+// `deny_unknown_fields` cannot go with `flatten`; the loader checks the keys itself, and editors
+// learn it from the schema.
+#[schemars(inline, extend("additionalProperties" = false))]
+pub struct StateTable {
+    /// Where the state document is: a local path or an `s3://`, `gs://` or `az://` URL. Its run
+    /// lock is `<path>.lock`.
+    pub path: String,
+    /// How to reach its store: the same keys, checks and meaning as in the sinks.
+    #[serde(flatten)]
+    pub store: StoreOptions,
+}
+
+impl StateConfig {
+    /// The keys `[pipeline.state]` accepts.
+    pub fn keys() -> Vec<&'static str> {
+        let mut keys = vec!["path"];
+        keys.extend(StoreOptions::KEYS);
+        keys
+    }
+
+    /// The state document's location.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Path(p) => p,
+            Self::Table(t) => &t.path,
+        }
+    }
+
+    /// The store options (default for the short form).
+    pub fn store_options(&self) -> StoreOptions {
+        match self {
+            Self::Path(_) => StoreOptions::default(),
+            Self::Table(t) => t.store.clone(),
+        }
+    }
+
+    /// Checks the location and options as the sinks' are checked (no I/O).
+    ///
+    /// # Errors
+    /// The key at fault and what to do.
+    pub fn validate(&self) -> Result<(), crate::error::BuildError> {
+        TargetSpec::parse(self.path(), self.store_options()).map(|_| ())
+    }
+}
+
 /// One unit's watermark.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitMark {
@@ -252,9 +312,14 @@ impl StateStore {
     /// Opens `location`: a local path (relative to the working directory), `file://`, or an
     /// `s3://`/`gs://`/`az://` object URL (credentials from the provider's environment).
     pub fn open(location: &str) -> Result<Self, RunError> {
+        Self::open_with(location, StoreOptions::default())
+    }
+
+    /// [`StateStore::open`] with the store options of `[pipeline.state]`.
+    pub fn open_with(location: &str, options: StoreOptions) -> Result<Self, RunError> {
         let display = location.to_owned();
         if location.contains("://") && !location.starts_with("file://") {
-            let spec = TargetSpec::parse(location, StoreOptions::default()).map_err(|e| {
+            let spec = TargetSpec::parse(location, options).map_err(|e| {
                 RunError::msg(format!(
                     "`[pipeline] state = \"{location}\"`: {}",
                     e.message

@@ -321,3 +321,42 @@ fn a_broken_graph_still_reports_every_components_keys() {
         "{m:?}"
     );
 }
+
+#[test]
+fn state_is_a_path_or_a_table_with_the_sinks_store_options() {
+    use tributary_core::lake::StoreOptions;
+    use tributary_core::state::StateConfig;
+    let short =
+        load(&OK.replace("name = \"t\"", "name = \"t\"\nstate = \"s3://b/s.json\"")).unwrap();
+    let state = short.settings.state.unwrap();
+    assert_eq!(state.path(), "s3://b/s.json");
+    assert_eq!(state.store_options(), StoreOptions::default());
+    let table = load(&OK.replace(
+        "name = \"t\"",
+        "name = \"t\"\n[pipeline.state]\npath = \"s3://b/s.json\"\nendpoint = \"http://127.0.0.1:9\"\n\
+         allow_http = true\nregion = \"eu-west-1\"",
+    ))
+    .unwrap();
+    let Some(StateConfig::Table(t)) = table.settings.state else {
+        panic!("the table form")
+    };
+    assert_eq!(t.path, "s3://b/s.json");
+    assert_eq!(
+        t.store,
+        StoreOptions {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            allow_http: true,
+            region: Some("eu-west-1".into()),
+        }
+    );
+    // The same checks as a sink's: `region` on a local path is refused at its key.
+    let e = one_error(&OK.replace(
+        "name = \"t\"",
+        "name = \"t\"\n[pipeline.state]\npath = \"state/t.json\"\nregion = \"eu-west-1\"",
+    ));
+    assert!(e.contains("`region` applies only to s3:// paths"), "{e}");
+    assert!(e.contains("p.toml:6:10"), "{e}");
+    // Neither a string nor a table.
+    let e = one_error(&OK.replace("name = \"t\"", "name = \"t\"\nstate = 3"));
+    assert!(e.contains("`state` must be a path or a table"), "{e}");
+}

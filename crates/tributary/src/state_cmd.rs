@@ -23,7 +23,7 @@ fn open(file: &Path, registry: &Registry) -> Result<(String, StateStore), ExitCo
             return Err(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let Some(location) = pipeline.settings.state.clone() else {
+    let Some(state) = pipeline.settings.state.clone() else {
         eprintln!(
             "error: {} keeps no state\n  = help: add `state = \"state/{}.json\"` to its [pipeline] table",
             file.display(),
@@ -31,7 +31,7 @@ fn open(file: &Path, registry: &Registry) -> Result<(String, StateStore), ExitCo
         );
         return Err(ExitCode::from(EXIT_CONFIG));
     };
-    match StateStore::open(&location) {
+    match StateStore::open_with(state.path(), state.store_options()) {
         Ok(store) => Ok((pipeline.name, store)),
         Err(e) => {
             eprintln!("error: {e}");

@@ -61,10 +61,11 @@ pub struct PipelineSettings {
     /// Free text for humans.
     #[serde(default)]
     pub description: Option<String>,
-    /// Where incremental state (watermarks, run history) is kept: a local path or an
-    /// object-store URL. Optional.
+    /// Where incremental state (watermarks, run history) and the run lock are kept: a local path
+    /// or an object-store URL, or a `[pipeline.state]` table with `path` and the store options
+    /// the sinks take (`endpoint`, `allow_http`, `region`). Optional.
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<crate::state::StateConfig>,
     /// How many record batches may wait on each edge into a sink before the sources are paused
     /// (backpressure). Larger smooths bursts; smaller bounds memory tighter.
     #[serde(default = "default_buffer")]
@@ -319,8 +320,19 @@ impl Loader {
                 "pipeline" => {
                     let table = value.get_ref().as_table().cloned();
                     let value = self.interpolate_value(value, env);
+                    let state_checked = self.check_state(&value);
                     match PipelineSettings::deserialize(value.into_deserializer()) {
                         Ok(s) => settings = s,
+                        // `check_state` already said what is wrong with `state`, precisely;
+                        // the untagged enum could only say "did not match any variant".
+                        Err(e)
+                            if !state_checked
+                                && e.span().is_some_and(|span| {
+                                    table
+                                        .as_ref()
+                                        .and_then(|t| top_key_at(t, &span))
+                                        .is_some_and(|k| k == "state")
+                                }) => {}
                         Err(e) => self.serde_error(
                             &e,
                             "pipeline",
@@ -687,6 +699,117 @@ impl Loader {
                  it from the file's history if the file was shared)"
             ));
         self.push(d);
+    }
+
+    /// Checks `[pipeline] state` (the interpolated `[pipeline]` value) key by key: an unknown key
+    /// with did-you-mean, a wrong type, and the location and store options as the sinks check
+    /// theirs. Returns whether it is fine (also when absent).
+    fn check_state(&mut self, pipeline: &Spanned<DeValue<'_>>) -> bool {
+        let Some((_, state)) = pipeline
+            .get_ref()
+            .as_table()
+            .and_then(|t| t.get_key_value("state"))
+        else {
+            return true;
+        };
+        let keys = crate::state::StateConfig::keys();
+        let config = match state.get_ref() {
+            DeValue::String(path) => crate::state::StateConfig::Path(path.to_string()),
+            DeValue::Table(table) => {
+                let mut ok = true;
+                for (key, _) in table.iter() {
+                    let name = key.get_ref().as_ref();
+                    if !keys.contains(&name) {
+                        let help = did_you_mean(name, keys.iter().copied())
+                            .unwrap_or_else(|| format!("valid keys: `{}`", keys.join("`, `")));
+                        let d = self
+                            .at(
+                                key.span(),
+                                format!("unknown key `{name}` in `pipeline.state`"),
+                            )
+                            .component("pipeline.state")
+                            .key(name)
+                            .help(help);
+                        self.push(d);
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    return false;
+                }
+                // `path` and the store options apart: through `#[serde(flatten)]` a wrong type
+                // would lose its location.
+                let Some(path) = table.get("path") else {
+                    let d = self
+                        .at(
+                            state.span(),
+                            "missing required key `path` in `pipeline.state`",
+                        )
+                        .component("pipeline.state")
+                        .key("path")
+                        .help("add path = \"state/daily.json\" or an s3://, gs:// or az:// URL");
+                    self.push(d);
+                    return false;
+                };
+                let Some(path) = path.get_ref().as_str().map(str::to_owned) else {
+                    let d = self
+                        .at(path.span(), "`path` must be a string")
+                        .component("pipeline.state")
+                        .key("path");
+                    self.push(d);
+                    return false;
+                };
+                let mut rest = table.clone();
+                rest.remove("path");
+                let rest = Spanned::new(state.span(), DeValue::Table(rest));
+                match crate::lake::StoreOptions::deserialize(rest.into_deserializer()) {
+                    Ok(store) => {
+                        crate::state::StateConfig::Table(crate::state::StateTable { path, store })
+                    }
+                    Err(e) => {
+                        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+                        self.serde_error(&e, "pipeline.state", Some(table), &keys);
+                        return false;
+                    }
+                }
+            }
+            other => {
+                let d = self
+                    .at(
+                        state.span(),
+                        format!(
+                            "`state` must be a path or a table, found {}",
+                            other.type_str()
+                        ),
+                    )
+                    .component("pipeline")
+                    .key("state")
+                    .help(
+                        "write state = \"state/daily.json\", or a [pipeline.state] table with \
+                         path = \"s3://bucket/state/daily.json\" and endpoint/region/allow_http",
+                    );
+                self.push(d);
+                return false;
+            }
+        };
+        if let Err(e) = config.validate() {
+            let span = match (state.get_ref().as_table(), e.key.as_deref()) {
+                (Some(t), Some(key)) => span_of_key(t, key).unwrap_or(state.span()),
+                _ => state.span(),
+            };
+            let (component, key) = match (&config, e.key.as_deref()) {
+                (crate::state::StateConfig::Table(_), Some(key)) => ("pipeline.state", key),
+                _ => ("pipeline", "state"),
+            };
+            let d = self
+                .at(span, e.message.clone())
+                .component(component)
+                .key(key)
+                .maybe_help(e.help.clone());
+            self.push(d);
+            return false;
+        }
+        true
     }
 
     /// Turns a toml/serde error into a located diagnostic with a suggestion.

@@ -20,8 +20,13 @@ use url::Url;
 
 use crate::error::{BuildError, RunError};
 
-/// Options of the object-store client (config keys `endpoint`, `allow_http`, `region`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Options of the object-store client (config keys `endpoint`, `allow_http`, `region`): the one
+/// type every file/table sink and the state store (`[pipeline.state]`) hand to
+/// [`TargetSpec::parse`], so the keys mean and are checked the same everywhere. Credentials are
+/// never options: they come from the provider's standard environment.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct StoreOptions {
     /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
@@ -154,6 +159,11 @@ pub(crate) fn join(base: &Path, relative: &str) -> Path {
         .filter(|s| !s.is_empty())
         .map(|s| PathPart::parse(s).unwrap_or_else(|_| PathPart::from(s)));
     Path::from_iter(base.parts().chain(parts))
+}
+
+impl StoreOptions {
+    /// The config keys of these options, for did-you-mean on unknown keys.
+    pub const KEYS: [&'static str; 3] = ["endpoint", "allow_http", "region"];
 }
 
 impl TargetSpec {

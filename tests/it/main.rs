@@ -11,6 +11,7 @@ mod newcomer;
 mod ops;
 mod pipelines;
 mod privacy;
+mod rate_limits;
 mod secrets;
 mod shard;
 mod stdout;

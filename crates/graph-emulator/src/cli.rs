@@ -368,6 +368,67 @@ mod tests {
     }
 
     #[test]
+    fn parses_limiter_models_app_limit_jitter_and_storms() {
+        let cfg = |args: &[&str]| {
+            let mut all = vec!["emulate"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().args.to_config()
+        };
+        assert_eq!(cfg(&[]).unwrap().limiter, LimiterModel::TokenBucket);
+        assert_eq!(
+            cfg(&["--limiter", "sliding-window", "--window-ms", "1500"])
+                .unwrap()
+                .limiter,
+            LimiterModel::SlidingWindow {
+                window: Duration::from_millis(1500)
+            }
+        );
+        assert_eq!(
+            cfg(&[
+                "--limiter",
+                "usage",
+                "--usage-window-secs",
+                "30",
+                "--usage-budget",
+                "50"
+            ])
+            .unwrap()
+            .limiter,
+            LimiterModel::Usage {
+                window: Duration::from_secs(30),
+                budget: 50
+            }
+        );
+        let c = cfg(&[
+            "--limiter",
+            "fixed-window",
+            "--app-rate-limit",
+            "6",
+            "--arrival-jitter-ms",
+            "40",
+            "--throttle-storm",
+            "5-15",
+        ])
+        .unwrap();
+        assert!(matches!(c.limiter, LimiterModel::FixedWindow { .. }));
+        assert_eq!(c.app_rate_limit, Some(6.0));
+        assert_eq!(c.arrival_jitter, Duration::from_millis(40));
+        assert_eq!(
+            c.faults.throttle_storm,
+            Some((Duration::from_secs(5), Duration::from_secs(15)))
+        );
+        for bad in [
+            &["--limiter", "leaky"][..],
+            &["--throttle-storm", "15-5"],
+            &["--throttle-storm", "soon"],
+            &["--usage-budget", "0"],
+            &["--app-rate-limit", "-1"],
+        ] {
+            assert!(cfg(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn parses_faults_and_defaults_to_two_calls_per_second() {
         let cli = Cli::try_parse_from([
             "emulate",

@@ -422,7 +422,7 @@ mod tests {
             &["--throttle-storm", "15-5"],
             &["--throttle-storm", "soon"],
             &["--usage-budget", "0"],
-            &["--app-rate-limit", "-1"],
+            &["--app-rate-limit=-1"],
         ] {
             assert!(cfg(bad).is_err(), "{bad:?}");
         }

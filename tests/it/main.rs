@@ -12,6 +12,7 @@ mod ops;
 mod pipelines;
 mod privacy;
 mod rate_limits;
+mod s3_state;
 mod secrets;
 mod shard;
 mod stdout;

@@ -30,8 +30,10 @@
 //!   is an error that says how to inspect (`tributary state show`) or reset (`tributary state
 //!   reset`) it.
 //! - **Run lock**: `<state>.lock` (pid, host, run id, start). A second run on the same state is
-//!   refused with the holder's identity. A lock left by a process that is dead on this host (or,
-//!   on object storage, older than [`LOCK_TTL`]) is taken over.
+//!   refused with the holder's identity. A lock left by a process that is dead on this host is
+//!   taken over, locally and on object storage (there also one older than [`LOCK_TTL`], since
+//!   another host's pid cannot be checked); on object storage the take-over is a conditional put
+//!   on the stale lock's version, so of two runs taking it over at once only one wins.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -46,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RunError;
 use crate::failpoint;
-use crate::lake::{StoreOptions, TargetSpec};
+use crate::lake::{StoreOptions, TargetSpec, describe_store_error};
 
 /// The `format` of state documents this build reads and writes.
 pub const FORMAT: &str = "tributary-state/1";
@@ -379,7 +381,11 @@ impl StateStore {
                         version: got.meta.version.clone(),
                     };
                     let bytes = got.bytes().await.map_err(|e| {
-                        RunError::msg(format!("cannot read the state {}: {e}", self.display))
+                        RunError::msg(format!(
+                            "cannot read the state {}: {}",
+                            self.display,
+                            describe_store_error(&e)
+                        ))
                     })?;
                     Ok((
                         State::parse(&bytes, &self.display, expect)?,
@@ -390,8 +396,9 @@ impl StateStore {
                     Ok((State::new(pipeline), Version(None)))
                 }
                 Err(e) => Err(RunError::msg(format!(
-                    "cannot read the state {}: {e}",
-                    self.display
+                    "cannot read the state {}: {}",
+                    self.display,
+                    describe_store_error(&e)
                 ))),
             },
         }
@@ -441,7 +448,11 @@ impl StateStore {
                          overwritten (is another run on the same state going on?)",
                         self.display
                     )),
-                    e => RunError::msg(format!("cannot write the state {}: {e}", self.display)),
+                    e => RunError::msg(format!(
+                        "cannot write the state {}: {}",
+                        self.display,
+                        describe_store_error(&e)
+                    )),
                 })?;
                 failpoint::hit("state.stored");
                 Ok(Version(Some(UpdateVersion {
@@ -526,26 +537,88 @@ impl StateStore {
                             });
                         }
                         Err(object_store::Error::AlreadyExists { .. }) => {
-                            let holder: Option<LockInfo> = match store.get(&lock).await {
-                                Ok(g) => g
-                                    .bytes()
-                                    .await
-                                    .ok()
-                                    .and_then(|b| serde_json::from_slice(&b).ok()),
-                                Err(_) => None,
+                            let (holder, held_version) = match store.get(&lock).await {
+                                Ok(g) => {
+                                    let version = UpdateVersion {
+                                        e_tag: g.meta.e_tag.clone(),
+                                        version: g.meta.version.clone(),
+                                    };
+                                    let holder: Option<LockInfo> = g
+                                        .bytes()
+                                        .await
+                                        .ok()
+                                        .and_then(|b| serde_json::from_slice(&b).ok());
+                                    (holder, Some(version))
+                                }
+                                Err(_) => (None, None),
                             };
-                            let stale = holder.as_ref().is_some_and(|h| {
+                            // Stale: its process is gone from this very host (a killed run,
+                            // rerun where it ran), or it is older than the TTL (another host's
+                            // pid cannot be checked).
+                            let dead_here = holder
+                                .as_ref()
+                                .is_some_and(|h| h.host == info.host && !pid_alive(h.pid));
+                            let expired = holder.as_ref().is_some_and(|h| {
                                 (Utc::now() - h.started).to_std().unwrap_or_default() > LOCK_TTL
                             });
-                            if !stale {
+                            if !dead_here && !expired {
                                 return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
                             }
-                            tracing::warn!(lock = %lock, "taking over a run lock older than the lock TTL");
-                            let _ = store.delete(&lock).await;
+                            if dead_here {
+                                tracing::warn!(lock = %lock, pid = holder.as_ref().map_or(0, |h| h.pid), "taking over a stale run lock: its process is gone");
+                            } else {
+                                tracing::warn!(lock = %lock, "taking over a run lock older than the lock TTL");
+                            }
+                            // Replace exactly the lock judged stale (conditional on its version):
+                            // of two runs taking it over at once, one wins, the other is refused.
+                            let Some(version) = held_version else {
+                                return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
+                            };
+                            let replaced = store
+                                .put_opts(
+                                    &lock,
+                                    PutPayload::from(body.clone()),
+                                    PutOptions {
+                                        mode: PutMode::Update(version),
+                                        ..Default::default()
+                                    },
+                                )
+                                .await;
+                            match replaced {
+                                Ok(_) => {
+                                    failpoint::hit("lock.acquired");
+                                    return Ok(RunLock {
+                                        backend: LockBackend::Remote {
+                                            store: store.clone(),
+                                            path: lock,
+                                        },
+                                    });
+                                }
+                                Err(object_store::Error::NotImplemented { .. }) => {
+                                    // No conditional update on this store: delete, and let the
+                                    // create-if-absent of the next round arbitrate.
+                                    let _ = store.delete(&lock).await;
+                                }
+                                Err(
+                                    object_store::Error::Precondition { .. }
+                                    | object_store::Error::AlreadyExists { .. },
+                                ) => {
+                                    return Err(self.locked_error(None, FsPath::new("")));
+                                }
+                                Err(e) => {
+                                    return Err(RunError::msg(format!(
+                                        "cannot take over the run lock {}.lock: {}",
+                                        self.display,
+                                        describe_store_error(&e)
+                                    )));
+                                }
+                            }
                         }
                         Err(e) => {
                             return Err(RunError::msg(format!(
-                                "cannot create the run lock {lock}: {e}"
+                                "cannot create the run lock {}.lock: {}",
+                                self.display,
+                                describe_store_error(&e)
                             )));
                         }
                     }

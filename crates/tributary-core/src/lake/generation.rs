@@ -135,8 +135,9 @@ pub async fn manifests(target: &Target) -> Result<Vec<Manifest>, RunError> {
         .await
         .map_err(|e| {
             RunError::msg(format!(
-                "cannot list the run manifests of {}: {e}",
-                target.display
+                "cannot list the run manifests of {}: {}",
+                target.display,
+                super::describe_store_error(&e)
             ))
         })?;
     let mut out = Vec::new();
@@ -319,8 +320,9 @@ pub async fn finish_interrupted(target: &Target, writer: &Writer) -> Result<usiz
         .await
         .map_err(|e| {
             RunError::msg(format!(
-                "cannot list {COMMITS_DIR} of {}: {e}",
-                target.display
+                "cannot list {COMMITS_DIR} of {}: {}",
+                target.display,
+                super::describe_store_error(&e)
             ))
         })?;
     let mut finished = 0;
@@ -366,8 +368,13 @@ pub async fn existing_file(target: &Target) -> Result<Option<String>, RunError> 
     let mut listing = target.store.list(base);
     let staging = target.path(STAGING_DIR);
     while let Some(item) = listing.next().await {
-        let meta =
-            item.map_err(|e| RunError::msg(format!("cannot list {}: {e}", target.display)))?;
+        let meta = item.map_err(|e| {
+            RunError::msg(format!(
+                "cannot list {}: {}",
+                target.display,
+                super::describe_store_error(&e)
+            ))
+        })?;
         if !meta.location.prefix_matches(&staging) {
             return Ok(Some(target.relative(&meta.location)));
         }

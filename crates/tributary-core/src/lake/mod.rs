@@ -55,5 +55,5 @@ pub use partition::{PartitionKey, PartitionSpec};
 pub use plan::{LakePlan, commit_plan};
 pub use sink::LakeSink;
 pub use size::ByteSize;
-pub use target::{StoreOptions, Target, TargetSpec};
+pub use target::{StoreOptions, Target, TargetSpec, describe_store_error};
 pub use writer::{EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions};

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
@@ -285,6 +285,23 @@ impl TargetSpec {
                 // Always explicit: an `AWS_ALLOW_HTTP` left in the environment must not downgrade
                 // a production endpoint to plain HTTP behind the pipeline's back.
                 b = b.with_allow_http(self.options.allow_http);
+                // An http:// endpoint from the environment (`AWS_ENDPOINT_URL`) would fail every
+                // request with a bare "builder error": say so before the first one.
+                if !self.options.allow_http
+                    && let Some(endpoint) = b
+                        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+                        .filter(|e| e.starts_with("http://"))
+                {
+                    let endpoint = strip_queries(&endpoint);
+                    return Err(RunError::msg(format!(
+                        "{}: the endpoint {endpoint} (from AWS_ENDPOINT_URL or AWS_ENDPOINT in the \
+                         environment) is plain HTTP, which is refused unless the pipeline allows \
+                         it: next to this `path` (for the state, in a `[pipeline.state]` table) \
+                         set `endpoint = \"{endpoint}\"` and `allow_http = true` (only for a \
+                         local endpoint), or use https://",
+                        self.display
+                    )));
+                }
                 Arc::new(b.build().map_err(|e| self.open_error(e))?)
             }
             Location::Gcs(url) => Arc::new(
@@ -319,6 +336,90 @@ impl TargetSpec {
             self.display
         ))
     }
+}
+
+/// An object-store error in words for people: the cause and the fix, naming the URL of the
+/// request and never a credential (query strings are cut from URLs: an Azure SAS token travels
+/// there). Unrecognized errors keep their text, cut the same way; a bare "builder error" (how the
+/// HTTP client reports a plain-HTTP request it refused) never reaches a user.
+pub fn describe_store_error(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    let at = request_url(&text)
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
+    if has(&["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]) {
+        format!("the bucket does not exist{at}: create it, or fix the bucket in `path`")
+    } else if has(&["builder error"]) {
+        format!(
+            "the request{at} was refused before it was sent because it is plain HTTP: for a \
+             local test server set `endpoint = \"http://127.0.0.1:PORT\"` and \
+             `allow_http = true` (refused for any other host), otherwise use an https:// endpoint"
+        )
+    } else if has(&[
+        "error sending request",
+        "Connection refused",
+        "connection refused",
+        "dns error",
+        "tcp connect error",
+    ]) {
+        format!(
+            "cannot reach the store{at}: check `endpoint` (scheme, host and port) and that the \
+             server is up and reachable from here (network, proxy, firewall)"
+        )
+    } else if has(&[
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "403 Forbidden",
+        "AuthorizationFailure",
+    ]) {
+        format!(
+            "access denied{at}: check the credentials in the environment (AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY) and \
+             the bucket's permissions for them"
+        )
+    } else if has(&[
+        "AuthorizationHeaderMalformed",
+        "PermanentRedirect",
+        "IllegalLocationConstraint",
+        "301 Moved Permanently",
+    ]) {
+        format!("the bucket is in another region{at}: set `region` to the bucket's region")
+    } else {
+        strip_queries(&text)
+    }
+}
+
+/// The first http(s) URL in `text`, without its query string.
+fn request_url(text: &str) -> Option<String> {
+    let start = text.find("https://").or_else(|| text.find("http://"))?;
+    let url: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '?')
+        .collect();
+    Some(url)
+}
+
+/// `text` with every `?query` of a URL removed (up to the next whitespace).
+fn strip_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_url = false;
+    let mut skipping = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            in_url = false;
+            skipping = false;
+        } else if text[i..].starts_with("http://") || text[i..].starts_with("https://") {
+            in_url = true;
+        } else if in_url && c == '?' {
+            skipping = true;
+        }
+        if !skipping {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `scheme://bucket` — the builders take the bucket from the URL; the prefix is ours.
@@ -452,6 +553,33 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("allow_http"));
         let e = TargetSpec::parse("/tmp/x", opts(Some("https://x"), false)).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("endpoint"));
+    }
+
+    #[test]
+    fn store_errors_say_the_cause_and_the_fix_without_query_strings() {
+        let err = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_owned().into(),
+        };
+        let e = describe_store_error(&err(
+            "Error performing PUT http://127.0.0.1:9/b/k?sig=SECRET in 1ms - HTTP error: builder error",
+        ));
+        assert!(
+            e.contains("allow_http = true") && e.contains("http://127.0.0.1:9/b/k"),
+            "{e}"
+        );
+        assert!(!e.contains("builder error") && !e.contains("SECRET"), "{e}");
+        let e = describe_store_error(&err("... <Code>NoSuchBucket</Code> ..."));
+        assert!(e.contains("the bucket does not exist"), "{e}");
+        let e = describe_store_error(&err("PUT https://h/b/k - <Code>AccessDenied</Code>"));
+        assert!(e.contains("access denied (https://h/b/k)"), "{e}");
+        let e = describe_store_error(&err("<Code>AuthorizationHeaderMalformed</Code>"));
+        assert!(e.contains("set `region`"), "{e}");
+        let e = describe_store_error(&err("GET https://h/c/x?sv=1&sig=SECRET odd failure"));
+        assert!(
+            e.contains("https://h/c/x odd failure") && !e.contains("SECRET"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,14 +7,16 @@
 `benches/pacing.sh` builds the two binaries (today's from a git revision, the new one from this
 tree) and calls this. Every cell runs against a fresh emulator process (the NEW binary's
 `tributary emulate`, since only it has the limiter models), Meta's 2 calls/s per Page, one
-pipeline reading every Page's 8 units (2 platforms x 4 folders) of 50 threads at `page_size` 25:
-2 calls per unit, 16 per Page. Clients run with the plugin's defaults (2 calls/s per Page, default
+pipeline reading every Page's 8 units (2 platforms x 4 folders) of 100 threads at `page_size` 25:
+4 calls per unit, 32 per Page. Clients run with the plugin's defaults (2 calls/s per Page, default
 concurrency) and write NDJSON to /dev/null.
 
 Lower bound of a cell (what any client could do against that limiter, plus the mean latency of
-the last response): token-bucket and usage (burst of 2, then 2/s): 2 calls at once, 14 at 0.5 s
-= 7.0 s; sliding-window (2 in any rolling second): pairs 1 s apart = 7.0 s; fixed-window (2 per
-wall-clock second): 6.0 s at best (a run that starts right before a window boundary).
+the last response): token-bucket and usage (burst of 2, then 2/s): 2 calls at once, 30 at 0.5 s
+= 15.0 s; sliding-window (2 in any rolling second): pairs 1 s apart = 15.0 s; fixed-window (2 per
+wall-clock second): 14.0 s at best (a run that starts right before a window boundary). The usage
+pool (100 calls per rolling 60 s) is not reached by 32 calls: that model checks that moderate
+usage readings (up to 32 %) do not slow a client down.
 Per cell: wall / bound, throttled calls / calls (the emulator's own count), CPU seconds
 (user + sys of the client process), peak RSS of the client.
 """
@@ -30,8 +32,8 @@ import tempfile
 import time
 import urllib.request
 
-CALLS_PER_PAGE = 16
-BOUND = {"token-bucket": 7.0, "usage": 7.0, "sliding-window": 7.0, "fixed-window": 6.0}
+CALLS_PER_PAGE = 32
+BOUND = {"token-bucket": 15.0, "usage": 15.0, "sliding-window": 15.0, "fixed-window": 14.0}
 
 
 def latency_args(lat):
@@ -48,7 +50,7 @@ def start_emulator(new_bin, pages, model, lat, work):
     out = open(os.path.join(work, "emu.out"), "w+")
     err = open(os.path.join(work, "emu.err"), "w")
     cmd = [new_bin, "emulate", "--port", "0", "--seed", "7", "--pages", str(pages),
-           "--threads-per-unit", "50", "--exact-threads", "--messages-per-thread", "0",
+           "--threads-per-unit", "100", "--exact-threads", "--messages-per-thread", "0",
            "--exact-messages", "--rate-limit", "2", "--limiter", model,
            "--usage-window-secs", "60", "--usage-budget", "100"] + args
     proc = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -138,7 +140,7 @@ def main():
                         bound = BOUND[model] + latency_args(lat)[1]
                         r.update(model=model, latency=lat, pages=pages, client=name, run=run,
                                  bound=bound, ratio=r["wall"] / bound)
-                        expected = pages * 8 * 50
+                        expected = pages * 8 * 100
                         if r["exit"] != 0 or r["threads"] < expected:
                             r["note"] = f"exit {r['exit']}, {r['threads']} of {expected} threads"
                         if raw:

@@ -97,8 +97,8 @@ async fn strict_sliding_window_with_arrival_jitter_is_exact_and_unthrottled() {
             window: Duration::from_secs(1),
         },
     );
-    // Calls sent 550 ms apart may arrive up to 40 ms closer together.
-    cfg.arrival_jitter = Duration::from_millis(40);
+    // Calls sent 525 ms apart may arrive up to 25 ms closer together.
+    cfg.arrival_jitter = Duration::from_millis(25);
     cfg.latency = graph_emulator::Latency::Uniform {
         min: Duration::from_millis(20),
         max: Duration::from_millis(300),

@@ -404,3 +404,65 @@ fn object_store_errors_name_the_url_and_the_fix_never_a_credential_even_at_vv() 
     assert_eq!(code, 0);
     no_secret("state", &[&shown]);
 }
+
+/// The take-over race: several runs find the same dead run's lock at once. Each replaces it only
+/// on the version it judged stale (a conditional put), so exactly one wins; the others are
+/// refused by the winner's lock. Runs are paced (seconds long) so they overlap.
+#[test]
+fn of_runs_racing_to_take_over_a_dead_lock_on_s3_exactly_one_wins() {
+    let graph = Emu::start(EmulatorConfig::default());
+    let emu = graph.get().base_url().to_owned();
+    let server = S3Server::start();
+    server.create_bucket("lake");
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&server);
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let file = pipeline(dir.path(), &emu, &server.endpoint, "race", 2);
+    let stale = format!(
+        r#"{{"pid": {dead_pid}, "host": "{host}", "run_id": "dead", "started": "2026-01-01T00:00:00Z"}}"#
+    );
+    assert!(object(&server, "race/state.json.lock", Some(&stale)));
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            tributary()
+                .envs(env.clone())
+                .args(["run"])
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<(i32, String)> = runs
+        .into_iter()
+        .map(|r| {
+            let out = r.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect();
+    let won: Vec<_> = outcomes.iter().filter(|(c, _)| *c == 0).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one run takes the lock: {outcomes:#?}"
+    );
+    for (code, stderr) in &outcomes {
+        if *code != 0 {
+            assert_eq!(*code, 1, "{stderr}");
+            assert!(stderr.contains("another run holds the state"), "{stderr}");
+        }
+    }
+    let rows = committed(&server, "race");
+    let distinct: BTreeSet<&String> = rows.iter().collect();
+    assert_eq!(distinct.len(), rows.len(), "no row twice");
+}

@@ -2,6 +2,7 @@
 //! to the emulator on 127.0.0.1, output read back by tools nobody here wrote.
 
 mod all_pages;
+mod azure_state;
 mod cli;
 mod crash;
 mod delta;

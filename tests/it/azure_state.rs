@@ -289,3 +289,49 @@ fn state_lock_and_lake_on_azurite_are_exactly_once_across_kills_and_refuse_a_con
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Errors from a real Azure Blob server, for people: a wrong account key is "access denied"
+/// with the URL and where credentials come from (never the key), a missing container is named.
+#[test]
+fn azurite_errors_say_access_denied_or_missing_container_without_the_key() {
+    let az = Azurite::start();
+    az.call(&["mk"]);
+    let dir = tempfile::tempdir().unwrap();
+    // Valid base64, wrong key.
+    const WRONG: &str = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc=";
+    let file = pipeline(dir.path(), "embedded", &az.endpoint, "denied", 500);
+    let (code, stdout, stderr) = run(tributary()
+        .env("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT)
+        .env("AZURE_STORAGE_ACCOUNT_KEY", WRONG)
+        .args(["-vv", "run"])
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(error.contains("access denied"), "{error}");
+    assert!(error.contains(&az.endpoint), "{error}");
+    assert!(error.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{error}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(WRONG) && !text.contains(KEY), "a key leaked");
+    }
+
+    let missing = fs::read_to_string(&file).unwrap().replace(
+        "az://lake/denied/state.json",
+        "az://nolake/denied/state.json",
+    );
+    let missing_file = dir.path().join("missing.toml");
+    fs::write(&missing_file, missing).unwrap();
+    let (code, _, stderr) = run(tributary().envs(env()).args(["run"]).arg(&missing_file));
+    assert_eq!(code, 1, "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        error.contains("az://nolake/denied/state.json.lock")
+            && error.contains("the bucket does not exist"),
+        "{error}"
+    );
+}

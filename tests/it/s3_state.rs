@@ -466,3 +466,81 @@ fn of_runs_racing_to_take_over_a_dead_lock_on_s3_exactly_one_wins() {
     let distinct: BTreeSet<&String> = rows.iter().collect();
     assert_eq!(distinct.len(), rows.len(), "no row twice");
 }
+
+/// The Delta sink with its table and the state both on the same S3 server: a run killed around
+/// the Delta commit is finished exactly once by the next (the write-ahead record lives in the
+/// state on S3), read back by `deltalake`.
+#[test]
+fn a_delta_table_with_its_state_on_s3_is_committed_exactly_once_across_kills() {
+    let graph = Emu::start(EmulatorConfig::default());
+    let emu = graph.get().base_url().to_owned();
+    let server = S3Server::start();
+    server.create_bucket("lake");
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&server);
+    let delta = |prefix: &str| {
+        let text = fs::read_to_string(pipeline(dir.path(), &emu, &server.endpoint, prefix, 500))
+            .unwrap()
+            .replace("type = \"parquet\"", "type = \"delta\"")
+            .replace("max_rows_per_file = 120\n", "");
+        let file = dir.path().join(format!("{prefix}-delta.toml"));
+        fs::write(&file, text).unwrap();
+        file
+    };
+    let read = |prefix: &str| -> Vec<String> {
+        let script = r#"
+import sys, json, deltalake
+opts = {"AWS_ENDPOINT_URL": sys.argv[1], "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+t = deltalake.DeltaTable(sys.argv[2], storage_options=opts).to_pyarrow_table(columns=["id", "updated_time"])
+for i, u in zip(t.column("id").to_pylist(), t.column("updated_time").to_pylist()):
+    print(f"{i}|{u}")
+"#;
+        let uri = format!("s3://lake/{prefix}/raw");
+        let out = tributary_testkit::run_python(script, &[&server.endpoint, &uri]);
+        let mut rows: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        rows.sort();
+        rows
+    };
+    let reference = delta("dref");
+    let (code, _, stderr) = run(tributary()
+        .envs(env.clone())
+        .args(["-q", "run"])
+        .arg(&reference));
+    assert_eq!(code, 0, "{stderr}");
+    let truth = read("dref");
+    assert!(truth.len() > 100, "{} rows", truth.len());
+    assert_eq!(truth.iter().collect::<BTreeSet<_>>().len(), truth.len());
+    for (i, point) in [
+        "runtime.pending_written",
+        "delta.before_commit",
+        "delta.committed",
+        "runtime.committed",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let prefix = format!("dcrash{i}");
+        let file = delta(&prefix);
+        let out = tributary()
+            .envs(env.clone())
+            .env("TRIBUTARY_CRASH_AT", point)
+            .args(["-q", "run"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: killed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (code, _, stderr) = run(tributary().envs(env.clone()).args(["-q", "run"]).arg(&file));
+        assert_eq!(code, 0, "{point}: the rerun succeeds:\n{stderr}");
+        assert_eq!(read(&prefix), truth, "{point}: exactly once");
+    }
+}

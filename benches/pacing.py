@@ -119,6 +119,7 @@ def main():
     ap.add_argument("--models", nargs="+",
                     default=["token-bucket", "sliding-window", "fixed-window", "usage"])
     ap.add_argument("--latencies", nargs="+", default=["0", "100", "20-300"])
+    ap.add_argument("--clients", nargs="+", default=["old", "new"], choices=["old", "new"])
     ap.add_argument("--raw", default=None, help="append one JSON line per run here")
     args = ap.parse_args()
     raw = open(args.raw, "a") if args.raw else None
@@ -129,6 +130,8 @@ def main():
                 cell = {}
                 for run in range(args.runs):
                     for name, binary in (("old", args.old), ("new", args.new)):
+                        if name not in args.clients:
+                            continue
                         with tempfile.TemporaryDirectory() as work:
                             emu, url = start_emulator(args.new, pages, model, lat, work)
                             try:
@@ -163,6 +166,9 @@ def table(rows, runs):
         parts = [model, lat, str(pages)]
         for name in ("old", "new"):
             rs = cell.get(name, [])
+            if not rs:
+                parts += ["—"] * 4
+                continue
             med = lambda k: statistics.median(r[k] for r in rs)  # noqa: E731
             thr = sum(r["throttled"] for r in rs)
             calls = sum(r["calls"] for r in rs)

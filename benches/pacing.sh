@@ -6,6 +6,7 @@
 #   OLD_BIN=/path/to/old/tributary SKIP_BUILD=1 benches/pacing.sh
 #   NEW_REV=HEAD benches/pacing.sh                      # NEW from a commit, not the work tree
 #   BUILD_ONLY=1 benches/pacing.sh                      # build the two binaries, run nothing
+#   CLIENTS=new PAGES=1000 SKIP_BUILD=1 benches/pacing.sh # one client only
 #
 # Builds two release binaries with one target dir (dependencies are shared): OLD from git
 # revision [OLD_REV=73bb8ff] (the fixed-interval pacer) in a worktree, NEW from this tree, then
@@ -55,7 +56,8 @@ read -r l1 l5 l15 _ < /proc/loadavg
     python3 benches/pacing.py --old "$OLD_BIN" --new "$NEW_BIN" --runs "${RUNS:-1}" \
         --pages ${PAGES:-1 16 256 1000} \
         --models ${MODELS:-token-bucket sliding-window fixed-window usage} \
-        --latencies ${LATENCIES:-0 100 20-300} --raw "$WORK/pacing.jsonl"
+        --latencies ${LATENCIES:-0 100 20-300} --clients ${CLIENTS:-old new} \
+        --raw "$WORK/pacing.jsonl"
     read -r e1 e5 e15 _ < /proc/loadavg
     echo "Load average at the end: $e1 $e5 $e15."
 } > "$WORK/pacing.md"

@@ -5,28 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
-use graph_emulator::{EmulatorConfig, GroundTruth};
-
-use crate::{root, run, tributary};
-
-/// The dataset the embedded emulator serves (it is deterministic: same config, same data).
-fn embedded_truth() -> GroundTruth {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let emu = graph_emulator::start(EmulatorConfig {
-            pages: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let truth = emu.ground_truth();
-        emu.shutdown().await;
-        truth
-    })
-}
+use crate::{embedded_truth, root, run, tributary};
 
 /// Copies `pipelines/NAME` into a fresh directory (outputs are relative to it).
 fn workdir(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {

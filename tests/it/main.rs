@@ -24,6 +24,26 @@ use std::process::{Command, Output};
 
 use graph_emulator::{EmulatorConfig, RunningEmulator};
 
+/// The dataset the embedded emulator (and `tributary emulate --demo`) serves: deterministic,
+/// the same config serves the same data.
+pub fn embedded_truth() -> graph_emulator::GroundTruth {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let emu = graph_emulator::start(EmulatorConfig {
+            pages: graph_emulator::cli::DEMO_PAGES,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let truth = emu.ground_truth();
+        emu.shutdown().await;
+        truth
+    })
+}
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

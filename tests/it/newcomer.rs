@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use graph_emulator::EmulatorConfig;
 
-use crate::{root, run, tributary};
+use crate::{embedded_truth, root, run, tributary};
 
 /// `tributary emulate ARGS` as a child process, with the URL it printed and its standard error.
 struct Standalone {
@@ -70,25 +70,6 @@ fn run_demo_against(url: &str, dir: &Path, file: &Path) -> (i32, String, String)
         .arg(dir.join("report.json")))
 }
 
-/// Threads the embedded emulator (and `emulate --demo`) serves.
-fn demo_threads() -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let emu = graph_emulator::start(EmulatorConfig {
-            pages: graph_emulator::cli::DEMO_PAGES,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let n = emu.ground_truth().threads.len();
-        emu.shutdown().await;
-        n
-    })
-}
-
 #[test]
 fn the_demo_runs_against_emulate_demo_without_a_throttle() {
     // `--port 0`: the README's fixed 8787 could be taken on a shared test machine.
@@ -111,7 +92,7 @@ fn the_demo_runs_against_emulate_demo_without_a_throttle() {
         .unwrap();
     assert_eq!(
         lake["report"]["rows"].as_u64(),
-        Some(demo_threads() as u64),
+        Some(embedded_truth().threads.len() as u64),
         "every thread of the standalone emulator, as from the embedded one"
     );
     let units = report["units"].as_array().unwrap();

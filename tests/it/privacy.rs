@@ -6,31 +6,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use graph_emulator::{EmulatorConfig, GroundTruth};
+use graph_emulator::GroundTruth;
 use serde_json::Value;
 
-use crate::{root, run, tributary};
+use crate::{embedded_truth, root, run, tributary};
 
 const KEY: &str = "it-privacy-key-5f0c1a9e3b7d4c2a8e6f0b1d3c5a7e9f";
-
-/// The dataset the embedded emulator serves (deterministic: same config, same data).
-fn embedded_truth() -> GroundTruth {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let emu = graph_emulator::start(EmulatorConfig {
-            pages: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let truth = emu.ground_truth();
-        emu.shutdown().await;
-        truth
-    })
-}
 
 /// `pipelines/privacy.toml` with uncompressed Parquet (so a byte scan sees every string as
 /// written), with `edit` applied to its text, written into a fresh directory.

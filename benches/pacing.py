@@ -89,16 +89,29 @@ format = "ndjson"
     return path
 
 
-def run_client(binary, pipeline_path):
+def run_client(binary, pipeline_path, timeout):
     start = time.monotonic()
+    err = tempfile.TemporaryFile()
     proc = subprocess.Popen([binary, "-q", "run", pipeline_path],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(proc.pid, 0)
+                            stdout=subprocess.DEVNULL, stderr=err)
+    killed = False
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            killed = True
+        time.sleep(0.05)
     wall = time.monotonic() - start
-    err = proc.stderr.read().decode(errors="replace")
+    err.seek(0)
+    text = err.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
-            "exit": code, "stderr": err[-2000:]}
+    r = {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+         "exit": code, "stderr": text[-2000:]}
+    if killed:
+        r["note"] = f"killed after {timeout:.0f} s"
+    return r
 
 
 def emulator_stats(url):
@@ -120,6 +133,7 @@ def main():
                     default=["token-bucket", "sliding-window", "fixed-window", "usage"])
     ap.add_argument("--latencies", nargs="+", default=["0", "100", "20-300"])
     ap.add_argument("--clients", nargs="+", default=["old", "new"], choices=["old", "new"])
+    ap.add_argument("--timeout", type=float, default=180.0, help="kill a client run after this")
     ap.add_argument("--raw", default=None, help="append one JSON line per run here")
     args = ap.parse_args()
     raw = open(args.raw, "a") if args.raw else None
@@ -135,7 +149,7 @@ def main():
                         with tempfile.TemporaryDirectory() as work:
                             emu, url = start_emulator(args.new, pages, model, lat, work)
                             try:
-                                r = run_client(binary, pipeline(work, url, pages))
+                                r = run_client(binary, pipeline(work, url, pages), args.timeout)
                                 r["calls"], r["throttled"], r["threads"] = emulator_stats(url)
                             finally:
                                 emu.terminate()
@@ -144,7 +158,7 @@ def main():
                         r.update(model=model, latency=lat, pages=pages, client=name, run=run,
                                  bound=bound, ratio=r["wall"] / bound)
                         expected = pages * 8 * 100
-                        if r["exit"] != 0 or r["threads"] < expected:
+                        if "note" not in r and (r["exit"] != 0 or r["threads"] < expected):
                             r["note"] = f"exit {r['exit']}, {r['threads']} of {expected} threads"
                         if raw:
                             raw.write(json.dumps(r) + "\n")

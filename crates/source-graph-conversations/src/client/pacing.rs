@@ -36,7 +36,10 @@
 //!    down linearly to `MIN_RATE_FRACTION` at `USAGE_STOP_PERCENT`, so a rolling-window pool
 //!    (Meta's business-use-case usage) settles just under its limit instead of being throttled.
 //!    Taking the lowest of several readings ignores a limiter that reports the fill of a
-//!    one-second bucket: it spikes and falls back, and must not stall a run. App usage keeps
+//!    one-second bucket: it spikes and falls back, and must not stall a run. One that reads
+//!    100 % after every call (the fill of a strict one-second window at its limit) is told
+//!    apart by a call succeeding after a 100 % reading — a pool at 100 % would have refused it —
+//!    and is then ignored too. App usage keeps
 //!    Airbyte's pauses (2 minutes at 85 %, 10 at 95 %) once [`USAGE_READINGS`] readings in a
 //!    row are high: the app pool is hourly and shared with other jobs.
 //!
@@ -236,9 +239,19 @@ impl State {
         while self.readings.len() > USAGE_READINGS {
             self.readings.pop_front();
         }
-        let hold = percent >= USAGE_HOLD_PERCENT;
+        let hold = percent >= USAGE_HOLD_PERCENT && !self.usage_is_window_fill();
         self.hold_once |= hold;
         hold
+    }
+
+    /// The usage readings describe a short window's fill, not a pool about to run out: a call
+    /// succeeded right after a reading of 100 % (readings are only taken from successful
+    /// calls). A limiter that reports how full its one-second window is reads 100 % after
+    /// every call of a client paced at its limit; believing it would halve the rate, or stall
+    /// the Page at its floor, for nothing.
+    fn usage_is_window_fill(&self) -> bool {
+        let n = self.readings.len();
+        n >= 2 && self.readings.range(n - 2..).all(|p| *p >= 100.0)
     }
 
     /// The earliest moment the next call may go.
@@ -293,7 +306,7 @@ impl State {
                 None => self.cut = None,
             }
         }
-        if self.readings.len() >= USAGE_READINGS {
+        if self.readings.len() >= USAGE_READINGS && !self.usage_is_window_fill() {
             let low = self.readings.iter().copied().fold(f64::INFINITY, f64::min);
             if low >= USAGE_SLOW_PERCENT {
                 let scale = ((USAGE_STOP_PERCENT - low)
@@ -602,10 +615,35 @@ mod tests {
         }
         let r = s.rate(max, t0).unwrap();
         assert!((r - 2.0 * (98.0 - 89.0) / 18.0).abs() < 1e-9, "{r}");
-        for pct in [99.0, 100.0, 100.0] {
+        for pct in [98.0, 99.0, 99.5] {
             s.on_page_usage(pct);
         }
         assert_eq!(s.rate(max, t0), Some(2.0 * MIN_RATE_FRACTION));
+    }
+
+    #[test]
+    fn a_limiter_reporting_its_one_second_fill_does_not_slow_the_page() {
+        // A strict 2-per-second window that reports its fill: 100 % after every call of a
+        // client at its limit, and the next call still succeeds.
+        let t0 = Instant::now();
+        let mut s = State::new(t0);
+        let max = Some(2.0);
+        s.record_send(t0);
+        assert!(
+            s.on_page_usage(100.0),
+            "the first full reading may be a pool: hold"
+        );
+        s.record_send(t0 + 1050 * MS);
+        for i in 2..6u32 {
+            assert!(
+                !s.on_page_usage(100.0),
+                "a success after 100 %: a window's fill"
+            );
+            s.record_send(t0 + MS * (1050 + 525 * i));
+        }
+        assert_eq!(s.rate(max, t0 + Duration::from_secs(5)), Some(2.0));
+        let last = t0 + MS * (1050 + 525 * 5);
+        assert_eq!(s.next_slot(max, last), last + 525 * MS);
     }
 
     #[test]

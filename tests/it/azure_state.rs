@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use graph_emulator::{DEMO_TOKEN, EmulatorConfig};
+use graph_emulator::EmulatorConfig;
 
 use crate::{Emu, run, tributary};
 
@@ -154,38 +154,9 @@ fn env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The pipeline of `s3_state`'s tests, on `az://lake` (Azurite).
 fn pipeline(dir: &Path, emu: &str, endpoint: &str, prefix: &str, rps: u32) -> PathBuf {
-    let text = format!(
-        r#"
-[pipeline]
-name = "azstate"
-
-[pipeline.state]
-path = "az://lake/{prefix}/state.json"
-endpoint = "{endpoint}"
-allow_http = true
-
-[sources.pages]
-type = "graph_conversations"
-base_url = "{emu}"
-pages = ["104857600000001", "104857600000002"]
-access_token = "{DEMO_TOKEN}"
-requests_per_second_per_page = {rps}
-page_size = 10
-mode = "incremental"
-
-[sinks.lake]
-type = "parquet"
-inputs = ["pages"]
-path = "az://lake/{prefix}/raw"
-endpoint = "{endpoint}"
-allow_http = true
-max_rows_per_file = 120
-"#
-    );
-    let file = dir.join(format!("{prefix}.toml"));
-    fs::write(&file, text).unwrap();
-    file
+    crate::lake_pipeline(dir, "azstate", "az://lake", emu, endpoint, prefix, rps)
 }
 
 #[test]

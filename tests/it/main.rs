@@ -44,6 +44,51 @@ pub fn embedded_truth() -> graph_emulator::GroundTruth {
     })
 }
 
+/// A pipeline with its state in `[pipeline.state]` at `<root>/<prefix>/state.json` and its
+/// Parquet lake at `<root>/<prefix>/raw`, both through `endpoint` (the object-store tests).
+pub fn lake_pipeline(
+    dir: &Path,
+    name: &str,
+    root: &str,
+    emu: &str,
+    endpoint: &str,
+    prefix: &str,
+    rps: u32,
+) -> PathBuf {
+    let token = graph_emulator::DEMO_TOKEN;
+    let text = format!(
+        r#"
+[pipeline]
+name = "{name}"
+
+[pipeline.state]
+path = "{root}/{prefix}/state.json"
+endpoint = "{endpoint}"
+allow_http = true
+
+[sources.pages]
+type = "graph_conversations"
+base_url = "{emu}"
+pages = ["104857600000001", "104857600000002"]
+access_token = "{token}"
+requests_per_second_per_page = {rps}
+page_size = 10
+mode = "incremental"
+
+[sinks.lake]
+type = "parquet"
+inputs = ["pages"]
+path = "{root}/{prefix}/raw"
+endpoint = "{endpoint}"
+allow_http = true
+max_rows_per_file = 120
+"#
+    );
+    let file = dir.join(format!("{}.toml", prefix.replace('/', "-")));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use graph_emulator::{DEMO_TOKEN, EmulatorConfig};
+use graph_emulator::EmulatorConfig;
 use tributary_testkit::S3Server;
 
 use crate::{Emu, run, tributary};
@@ -39,37 +39,7 @@ fn env(server: &S3Server) -> Vec<(&'static str, String)> {
 /// A pipeline with its state in `[pipeline.state]` at `s3://lake/<prefix>/state.json` and its
 /// Parquet lake at `s3://lake/<prefix>/raw`, both through `endpoint`.
 fn pipeline(dir: &Path, emu: &str, endpoint: &str, prefix: &str, rps: u32) -> PathBuf {
-    let text = format!(
-        r#"
-[pipeline]
-name = "s3state"
-
-[pipeline.state]
-path = "s3://lake/{prefix}/state.json"
-endpoint = "{endpoint}"
-allow_http = true
-
-[sources.pages]
-type = "graph_conversations"
-base_url = "{emu}"
-pages = ["104857600000001", "104857600000002"]
-access_token = "{DEMO_TOKEN}"
-requests_per_second_per_page = {rps}
-page_size = 10
-mode = "incremental"
-
-[sinks.lake]
-type = "parquet"
-inputs = ["pages"]
-path = "s3://lake/{prefix}/raw"
-endpoint = "{endpoint}"
-allow_http = true
-max_rows_per_file = 120
-"#
-    );
-    let file = dir.join(format!("{}.toml", prefix.replace('/', "-")));
-    fs::write(&file, text).unwrap();
-    file
+    crate::lake_pipeline(dir, "s3state", "s3://lake", emu, endpoint, prefix, rps)
 }
 
 /// `(id, updated_time)` of every committed row under `s3://lake/<prefix>/raw`, read by pyarrow

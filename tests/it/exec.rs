@@ -365,33 +365,38 @@ fn exec_sink_config_is_strict() {
     assert!(stderr.contains("unknown key `env2`"), "{stderr}");
 }
 
-/// With `[pipeline] state` every sink prepares before any commits: an exec sink whose child
-/// fails after reading the whole stream stops the other sinks' commit.
+/// An exec sink whose child fails after reading the whole stream stops the other sinks'
+/// commit: with `[pipeline] state` every sink prepares before any commits; without one, sinks
+/// that stage (the NDJSON lake) finish only after the sinks that cannot (the exec child) did.
 #[test]
 fn a_failing_exec_sink_fails_the_run_and_the_other_sink_commits_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = csv_sink(dir.path(), "");
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("OUT_DIR =", "EXIT_STATUS = \"3\", OUT_DIR =")
-        + &format!(
-            "\n[pipeline]\nstate = \"{}\"\n",
-            dir.path().join("state.json").display()
+    for with_state in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = csv_sink(dir.path(), "");
+        let mut text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("OUT_DIR =", "EXIT_STATUS = \"3\", OUT_DIR =");
+        if with_state {
+            text += &format!(
+                "\n[pipeline]\nstate = \"{}\"\n",
+                dir.path().join("state.json").display()
+            );
+        }
+        std::fs::write(&file, text).unwrap();
+        let (code, _, stderr) = run(tributary()
+            .env("EXEC_TEST_SECRET", SECRET)
+            .arg("run")
+            .arg(&file));
+        assert_eq!(code, 1, "state: {with_state}: {stderr}");
+        assert!(
+            stderr.contains("sinks.csv") && stderr.contains("exited with status 3"),
+            "{stderr}"
         );
-    std::fs::write(&file, text).unwrap();
-    let (code, _, stderr) = run(tributary()
-        .env("EXEC_TEST_SECRET", SECRET)
-        .arg("run")
-        .arg(&file));
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("sinks.csv") && stderr.contains("exited with status 3"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(SECRET), "{stderr}");
-    assert!(!dir.path().join("rows.csv").exists());
-    let committed = committed_ndjson(&dir.path().join("lake"));
-    assert!(committed.is_empty(), "{committed:?}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+        assert!(!dir.path().join("rows.csv").exists());
+        let committed = committed_ndjson(&dir.path().join("lake"));
+        assert!(committed.is_empty(), "state: {with_state}: {committed:?}");
+    }
 }
 
 /// A sink child that dies while the stream is still flowing fails the run before the commit

@@ -316,6 +316,10 @@ impl Sink for DeltaSink {
         })
     }
 
+    fn stages(&self) -> bool {
+        true
+    }
+
     fn finish(mut self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
         Box::pin(async move {
             let (run, adds) = self.flush().await?;

@@ -278,6 +278,17 @@ pub trait Sink: Send + 'static {
         None
     }
 
+    /// Whether the sink stages its output invisibly and publishes it in one step at `finish`
+    /// (files, tables) — as opposed to a sink whose output takes effect as it goes or whose
+    /// `finish` is an irrevocable act (standard output; an `exec` child, whose exit status is its
+    /// commit). Without a `state`, the runtime finishes the sinks that do not stage first and
+    /// those that stage only if all of them succeeded, so a failing `exec` sink leaves nothing
+    /// committed elsewhere. (With a state every sink is prepared before any plan is committed,
+    /// which gives the same guarantee.) Default: `false`.
+    fn stages(&self) -> bool {
+        false
+    }
+
     /// Flushes and commits everything written, atomically, and reports it.
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>>;
 
@@ -419,14 +430,12 @@ impl BuildContext {
             key: key.map(str::to_owned),
             message: message.into(),
         };
-        if let Ok(mut all) = self.warnings.lock() {
-            all.push(warning);
-        }
+        crate::sync::lock(&self.warnings).push(warning);
     }
 
     /// Every warning left so far by any component of the pipeline.
     pub fn warnings(&self) -> Vec<BuildWarning> {
-        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+        crate::sync::lock(&self.warnings).clone()
     }
 }
 

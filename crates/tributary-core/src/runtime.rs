@@ -13,7 +13,10 @@
 //!   every channel is drained, and every sink has finished.
 //! - **Commit barrier.** A sink's `finish` (its commit) is called only after *every* source ended
 //!   cleanly and *every* sink accepted *every* batch. If anything failed, or the run was
-//!   interrupted, all sinks are dropped unfinished: none of them commits.
+//!   interrupted, all sinks are dropped unfinished: none of them commits. Sinks that cannot
+//!   stage (standard output, an `exec` child whose exit is its commit) finish first; sinks that
+//!   stage ([`Sink::stages`](crate::plugin::Sink::stages): files, tables) finish only if all of
+//!   those succeeded, so a child failing at the end leaves nothing committed elsewhere.
 //! - **State and exactly-once** (with `[pipeline] state`, see [`crate::state`]): the run takes the
 //!   state's lock, rolls forward a commit a crashed run left `pending`, hands each source its
 //!   stored watermarks ([`RunContext::checkpoint`]), and at the barrier asks every sink to
@@ -22,6 +25,7 @@
 //!   advanced and `pending` cleared → lock removed. A crash at any point either commits nothing
 //!   (before the record) or is rolled forward by the next run (after it).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -323,6 +327,57 @@ async fn roll_forward(
     Ok(version)
 }
 
+/// What every task of one run shares: the failure switch, the first error, and what each
+/// component's [`RunContext`] is made of.
+struct RunShared {
+    pipeline: String,
+    run_id: String,
+    services: Services,
+    telemetry: Arc<Telemetry>,
+    dry_run: bool,
+    shard: Option<crate::shard::Shard>,
+    /// Stops everything when any component fails; a child of the caller's `interrupt`.
+    failure: CancellationToken,
+    first_error: std::sync::Mutex<Option<RunError>>,
+    checkpoints: BTreeMap<String, Arc<Checkpoint>>,
+}
+
+impl RunShared {
+    /// Records `e` if it is the run's first error, and stops every task.
+    fn fail(&self, e: RunError) {
+        let mut slot = crate::sync::lock(&self.first_error);
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failure.cancel();
+    }
+
+    /// The first error, if anything failed.
+    fn take_error(&self) -> Option<RunError> {
+        crate::sync::lock(&self.first_error).take()
+    }
+
+    /// The context handed to component `id`.
+    fn ctx(&self, id: &str) -> RunContext {
+        RunContext {
+            pipeline: self.pipeline.clone(),
+            id: id.to_owned(),
+            run_id: self.run_id.clone(),
+            cancel: self.failure.clone(),
+            services: self.services.clone(),
+            telemetry: self.telemetry.clone(),
+            dry_run: self.dry_run,
+            checkpoint: self.checkpoints.get(id).cloned().unwrap_or_default(),
+            shard: self.shard,
+        }
+    }
+}
+
+/// A sink's outcome: its report and, in a two-phase run, the plan that commits it.
+type SinkOutcome = (SinkRunReport, Option<serde_json::Value>);
+
+/// Runs the pipeline's phases: wire → start transforms → spawn sinks → spawn sources → barrier
+/// (sinks finish or prepare) → commit with state → report.
 async fn run_with(
     pipeline: Pipeline,
     options: RunOptions,
@@ -332,48 +387,84 @@ async fn run_with(
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let two_phase = stateful.is_some();
-    let checkpoints: std::collections::BTreeMap<String, Arc<Checkpoint>> = pipeline
+    let stored = stateful
+        .as_ref()
+        .filter(|_| !options.full_refresh)
+        .map(|st| &st.state);
+    let shared = Arc::new(RunShared {
+        pipeline: pipeline.name.clone(),
+        run_id: run_id.clone(),
+        services: options.services.clone(),
+        telemetry: options.telemetry.clone(),
+        dry_run: options.dry_run,
+        shard: options.shard,
+        failure: options.interrupt.child_token(),
+        first_error: std::sync::Mutex::default(),
+        checkpoints: checkpoints(&pipeline, stored),
+    });
+    let (receivers, source_routes) = wire(&pipeline);
+    start_transforms(&pipeline.transforms, &shared).await?;
+    let Pipeline {
+        sources,
+        sinks,
+        committers,
+        ..
+    } = pipeline;
+    let sinks = spawn_sinks(sinks, receivers, &shared, two_phase);
+    let source_tasks = spawn_sources(sources, source_routes, &shared, options.limit);
+    let source_reports = join_sources(source_tasks, &shared).await;
+    let sink_outcomes = sinks.barrier(&shared).await;
+
+    if let Some(e) = shared.take_error() {
+        return Err(e);
+    }
+    if options.interrupt.is_cancelled() {
+        return Err(RunError::Interrupted);
+    }
+    if let Some(st) = stateful.as_mut() {
+        let record = RunRecord {
+            run_id: run_id.clone(),
+            started: started_at,
+            ended: chrono::Utc::now(),
+            rows: sink_outcomes
+                .iter()
+                .map(|(r, _)| (r.id.clone(), r.report.rows))
+                .collect(),
+            full_refresh: options.full_refresh,
+        };
+        let pending = pending_commit(record, &sink_outcomes, &source_reports, &shared.checkpoints);
+        commit_with_state(st, pending, &committers).await?;
+    }
+    Ok(RunReport {
+        pipeline: shared.pipeline.clone(),
+        run_id,
+        sources: source_reports,
+        sinks: sink_outcomes.into_iter().map(|(r, _)| r).collect(),
+        units: shared.telemetry.snapshot(),
+        dry_run: options.dry_run,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Each source's stored watermarks (none without a state or on `--full-refresh`), and where it
+/// records new ones.
+fn checkpoints(pipeline: &Pipeline, stored: Option<&State>) -> BTreeMap<String, Arc<Checkpoint>> {
+    pipeline
         .sources
         .iter()
         .map(|s| {
-            let stored = match &stateful {
-                Some(st) if !options.full_refresh => {
-                    st.state.sources.get(&s.id).cloned().unwrap_or_default()
-                }
-                _ => Default::default(),
-            };
-            (s.id.clone(), Arc::new(Checkpoint::new(stored)))
+            let marks = stored
+                .and_then(|state| state.sources.get(&s.id).cloned())
+                .unwrap_or_default();
+            (s.id.clone(), Arc::new(Checkpoint::new(marks)))
         })
-        .collect();
-    let telemetry = options.telemetry.clone();
-    // `failure` stops everything when any component fails; `interrupt` comes from outside.
-    let failure = options.interrupt.child_token();
-    let first_error: Arc<std::sync::Mutex<Option<RunError>>> = Arc::default();
-    let fail = {
-        let first_error = first_error.clone();
-        let failure = failure.clone();
-        move |e: RunError| {
-            if let Ok(mut slot) = first_error.lock()
-                && slot.is_none()
-            {
-                *slot = Some(e);
-            }
-            failure.cancel();
-        }
-    };
-    let pipeline_name = pipeline.name.clone();
-    let ctx_for = |id: &str| RunContext {
-        pipeline: pipeline_name.clone(),
-        id: id.to_owned(),
-        run_id: run_id.clone(),
-        cancel: failure.clone(),
-        services: options.services.clone(),
-        telemetry: telemetry.clone(),
-        dry_run: options.dry_run,
-        checkpoint: checkpoints.get(id).cloned().unwrap_or_default(),
-        shard: options.shard,
-    };
+        .collect()
+}
 
+/// Wires the graph: one bounded channel in front of each sink, and each source's routes. The
+/// senders live only in the routes, so a sink's channel closes when every route into it is
+/// gone (its sources ended): that is how a sink learns its input is complete.
+fn wire(pipeline: &Pipeline) -> (Vec<mpsc::Receiver<RecordBatch>>, Vec<Vec<Route>>) {
     let capacity = pipeline.settings.buffer.max(1);
     let (senders, receivers): (Vec<_>, Vec<_>) = pipeline
         .sinks
@@ -382,284 +473,395 @@ async fn run_with(
         .unzip();
     let open_edges: Vec<Arc<AtomicUsize>> =
         pipeline.transforms.iter().map(|_| Arc::default()).collect();
-    let source_routes: Vec<Vec<Route>> = (0..pipeline.sources.len())
-        .map(|i| routes_from(&pipeline, NodeId::Source(i), &senders, &open_edges))
+    let routes = (0..pipeline.sources.len())
+        .map(|i| routes_from(pipeline, NodeId::Source(i), &senders, &open_edges))
         .collect();
-    drop(senders);
-    // Streaming transforms start their resources (an external process) before any data flows;
-    // one that cannot start fails the run before any sink has started, so nothing is written.
-    for t in &pipeline.transforms {
+    (receivers, routes)
+}
+
+/// Starts the streaming transforms' resources (an external process) before any data flows; one
+/// that cannot start fails the run before any sink has started, so nothing is written.
+async fn start_transforms(
+    transforms: &[crate::config::TransformNode],
+    shared: &RunShared,
+) -> Result<(), RunError> {
+    for t in transforms {
         t.transform
-            .start(&ctx_for(&t.id))
+            .start(&shared.ctx(&t.id))
             .await
             .map_err(|e| RunError::component(format!("transforms.{}", t.id), e))?;
     }
+    Ok(())
+}
 
-    let Pipeline {
-        sources,
-        sinks,
-        committers,
-        ..
-    } = pipeline;
+/// The running sink tasks, in two commit rounds, and the channels of the commit barrier.
+struct SinkTasks {
+    /// Sinks that cannot stage their output (standard output, an `exec` child whose exit is its
+    /// commit) — and, in a two-phase run, every sink, since preparing commits nothing that
+    /// matters until the state records it.
+    first: JoinSet<(usize, Option<SinkOutcome>)>,
+    decide_first: watch::Sender<Decision>,
+    /// Sinks that stage ([`Sink::stages`]), finished only once every sink of the first round
+    /// finished: without a state, a failing `exec` sink then leaves nothing committed.
+    second: JoinSet<(usize, Option<SinkOutcome>)>,
+    decide_second: watch::Sender<Decision>,
+    /// One message per sink once it stopped writing (its input ended, it failed, or it wants no
+    /// more): the barrier waits for all of them.
+    drained: mpsc::Receiver<()>,
+}
 
-    // Sink tasks: write until their channel closes, then wait for the commit decision.
-    let (decide, decision) = watch::channel(Decision::Pending);
-    let (drained_tx, mut drained_rx) = mpsc::channel::<()>(sinks.len().max(1));
-    let mut sink_tasks = JoinSet::new();
-    for ((index, node), mut rx) in sinks.into_iter().enumerate().zip(receivers) {
-        let ctx = ctx_for(&node.id);
-        let fail = fail.clone();
-        let mut decision = decision.clone();
-        let failure = failure.clone();
-        let drained_tx = drained_tx.clone();
-        let counters = telemetry.counters(&format!("sinks.{}", node.id), "");
-        sink_tasks.spawn(async move {
-            let component = format!("sinks.{}", node.id);
-            let mut sink = node.sink;
-            let written: Result<(), RunError> = async {
-                sink.start(&ctx).await?;
-                loop {
-                    let batch = tokio::select! {
-                        _ = failure.cancelled() => return Ok(()),
-                        batch = rx.recv() => batch,
-                    };
-                    let Some(batch) = batch else { return Ok(()) };
-                    sink.write(&batch).await?;
-                    Counters::add(&counters.rows, batch.num_rows() as u64);
-                    if !sink.wants_more() {
-                        return Ok(());
-                    }
-                }
-            }
-            .await;
-            // Closing the receiver tells upstream tasks this sink is done.
-            drop(rx);
-            if let Err(e) = written {
-                fail(RunError::component(&component, e));
-            }
-            let _ = drained_tx.send(()).await;
-            drop(drained_tx);
-            let verdict = loop {
-                let now = *decision.borrow_and_update();
-                if now != Decision::Pending {
-                    break now;
-                }
-                if decision.changed().await.is_err() {
-                    break Decision::Abort;
-                }
-            };
-            if verdict != Decision::Commit {
-                // Dropped unfinished: commits nothing.
-                drop(sink);
-                return (index, None);
-            }
-            let outcome = if two_phase {
-                sink.prepare().await.map(|p| (p.report, p.plan))
-            } else {
-                sink.finish().await.map(|r| (r, None))
-            };
-            match outcome {
-                Ok((report, plan)) => {
-                    // A sink's `rows` is what it wrote (its report): while it ran, the counter
-                    // showed the rows handed to it, which a sink may not all write (a table's
-                    // `max_rows`), and the report's units must agree with its sinks.
-                    counters.rows.store(report.rows, std::sync::atomic::Ordering::Relaxed);
-                    Counters::add(&counters.files, report.files);
-                    Counters::add(&counters.bytes, report.bytes);
-                    counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
-                    if ctx.dry_run {
-                        // Nothing was committed: saying so would contradict the sink's own
-                        // "dry run: nothing written".
-                        tracing::info!(sink = %component, rows = report.rows, files = report.files, "sink finished (dry run: nothing committed)");
-                    } else if plan.is_none() {
-                        tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
-                    }
-                    (index, Some((SinkRunReport { id: node.id, plugin: node.plugin.to_owned(), report }, plan)))
-                }
-                Err(e) => {
-                    fail(RunError::component(&component, e));
-                    (index, None)
-                }
-            }
-        });
-    }
-    drop(decision);
-
-    // Source tasks: pull, transform inline, deliver.
-    let mut source_tasks = JoinSet::new();
-    for (node, mut routes) in sources.into_iter().zip(source_routes) {
-        let ctx = ctx_for(&node.id);
-        let fail = fail.clone();
-        let failure = failure.clone();
-        let limit = options.limit;
-        let counters = telemetry.counters(&format!("sources.{}", node.id), "");
-        source_tasks.spawn(async move {
-            let component = format!("sources.{}", node.id);
-            let mut report = SourceRunReport {
-                id: node.id.clone(),
-                batches: 0,
-                rows: 0,
-                complete: false,
-            };
-            if !routes.iter().any(Route::alive) {
-                return report;
-            }
-            let mut stream = node.source.open(&ctx);
-            let mut clean = false;
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = failure.cancelled() => break,
-                    next = stream.next() => next,
-                };
-                let batch = match next {
-                    None => {
-                        report.complete = true;
-                        clean = true;
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        fail(RunError::component(&component, e));
-                        break;
-                    }
-                    Some(Ok(batch)) => batch,
-                };
-                let (batch, limit_reached) = match limit {
-                    Some(limit) => {
-                        let left = limit.saturating_sub(report.rows) as usize;
-                        (batch.slice(0, batch.num_rows().min(left)), batch.num_rows() >= left)
-                    }
-                    None => (batch, false),
-                };
-                report.batches += 1;
-                report.rows += batch.num_rows() as u64;
-                Counters::add(&counters.rows, batch.num_rows() as u64);
-                if batch.num_rows() == 0 {
-                    // Sources may yield empty batches (an empty API page); sinks never see them.
-                } else if let Err(e) = deliver(&mut routes, batch).await {
-                    fail(e);
-                    break;
-                }
-                if !routes.iter().any(Route::alive) {
-                    tracing::debug!(source = %component, "no sink wants more data; stopping early");
-                    break;
-                }
-                if limit_reached {
-                    tracing::info!(source = %component, rows = report.rows, "row limit reached; stopping the source");
-                    clean = true;
-                    break;
-                }
-            }
-            // Streaming transforms hand over what they still hold once all their inputs ended.
-            if clean
-                && !failure.is_cancelled()
-                && let Err(e) = close(&mut routes).await
-            {
-                fail(e);
-            }
-            counters.done.store(true, std::sync::atomic::Ordering::Relaxed);
-            report
-        });
-    }
-
-    let mut source_reports = Vec::new();
-    while let Some(joined) = source_tasks.join_next().await {
-        match joined {
-            Ok(report) => source_reports.push(report),
-            Err(e) => fail(RunError::msg(format!("a source task panicked: {e}"))),
-        }
-    }
-    // Every sender is gone now, so each sink drains its channel and reports. Only when all of
-    // them have stopped writing can we know nobody failed: that is the commit barrier.
-    drop(drained_tx);
-    while drained_rx.recv().await.is_some() {}
-    let verdict = if failure.is_cancelled() {
-        Decision::Abort
-    } else {
-        Decision::Commit
-    };
-    let _ = decide.send(verdict);
-
-    let mut sink_reports = Vec::new();
-    while let Some(joined) = sink_tasks.join_next().await {
-        match joined {
-            Ok((index, Some(report))) => sink_reports.push((index, report)),
-            Ok((_, None)) => {}
-            Err(e) => fail(RunError::msg(format!("a sink task panicked: {e}"))),
-        }
-    }
-    sink_reports.sort_by_key(|(i, _)| *i);
-
-    if let Some(e) = first_error.lock().ok().and_then(|mut slot| slot.take()) {
-        return Err(e);
-    }
-    if options.interrupt.is_cancelled() {
-        return Err(RunError::Interrupted);
-    }
-    if let Some(st) = stateful.as_mut() {
-        failpoint::hit("runtime.prepared");
-        let complete: std::collections::BTreeSet<&str> = source_reports
-            .iter()
-            .filter(|r| r.complete)
-            .map(|r| r.id.as_str())
-            .collect();
-        let pending = PendingCommit {
-            run: RunRecord {
-                run_id: run_id.clone(),
-                started: started_at,
-                ended: chrono::Utc::now(),
-                rows: sink_reports
-                    .iter()
-                    .map(|(_, (r, _))| (r.id.clone(), r.report.rows))
-                    .collect(),
-                full_refresh: options.full_refresh,
-            },
-            plans: sink_reports
-                .iter()
-                .filter_map(|(_, (r, plan))| {
-                    plan.clone().map(|plan| PendingPlan {
-                        sink: r.id.clone(),
-                        plan,
-                    })
-                })
-                .collect(),
-            watermarks: checkpoints
-                .iter()
-                .filter(|(id, _)| complete.contains(id.as_str()))
-                .map(|(id, c)| (id.clone(), c.advanced()))
-                .filter(|(_, marks)| !marks.is_empty())
-                .collect(),
+/// Spawns one task per sink: it writes until its channel closes, then waits for the commit
+/// decision of its round. Owns the sinks' receivers.
+fn spawn_sinks(
+    sinks: Vec<crate::config::SinkNode>,
+    receivers: Vec<mpsc::Receiver<RecordBatch>>,
+    shared: &Arc<RunShared>,
+    two_phase: bool,
+) -> SinkTasks {
+    let (decide_first, first_decision) = watch::channel(Decision::Pending);
+    let (decide_second, second_decision) = watch::channel(Decision::Pending);
+    let (drained_tx, drained) = mpsc::channel::<()>(sinks.len().max(1));
+    let mut first = JoinSet::new();
+    let mut second = JoinSet::new();
+    for ((index, node), rx) in sinks.into_iter().enumerate().zip(receivers) {
+        let task = SinkTask {
+            index,
+            id: node.id,
+            plugin: node.plugin,
+            shared: shared.clone(),
+            two_phase,
         };
-        // The write-ahead record: from here on, a crash is rolled forward by the next run.
-        st.state.pending = Some(pending.clone());
-        st.version = st.store.store(&st.state, &st.version).await?;
-        failpoint::hit("runtime.pending_written");
-        for p in &pending.plans {
-            committers.commit(&p.plan).await.map_err(|e| {
-                RunError::component(
-                    format!("sinks.{}", p.sink),
-                    RunError::msg(format!(
-                        "{e} (the state {} records this commit as pending: the next run finishes it)",
-                        st.store.display()
-                    )),
-                )
-            })?;
+        if !two_phase && node.sink.stages() {
+            let decision = second_decision.clone();
+            second.spawn(task.run(node.sink, rx, drained_tx.clone(), decision));
+        } else {
+            let decision = first_decision.clone();
+            first.spawn(task.run(node.sink, rx, drained_tx.clone(), decision));
         }
-        failpoint::hit("runtime.committed");
-        st.state.apply(pending);
-        st.store.store(&st.state, &st.version).await.map_err(|e| {
-            RunError::msg(format!(
-                "every sink committed, but {e}; the next run finishes recording it"
-            ))
+    }
+    SinkTasks {
+        first,
+        decide_first,
+        second,
+        decide_second,
+        drained,
+    }
+}
+
+impl SinkTasks {
+    /// The commit barrier: once every sink stopped writing, nobody can fail any more before the
+    /// commit, so the verdict is known. Commits (or aborts) the first round, then the second,
+    /// and returns the sinks' outcomes in file order.
+    async fn barrier(mut self, shared: &RunShared) -> Vec<SinkOutcome> {
+        while self.drained.recv().await.is_some() {}
+        let verdict = |shared: &RunShared| {
+            if shared.failure.is_cancelled() {
+                Decision::Abort
+            } else {
+                Decision::Commit
+            }
+        };
+        let _ = self.decide_first.send(verdict(shared));
+        let mut outcomes = join_sinks(&mut self.first, shared).await;
+        let _ = self.decide_second.send(verdict(shared));
+        outcomes.extend(join_sinks(&mut self.second, shared).await);
+        outcomes.sort_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, o)| o).collect()
+    }
+}
+
+async fn join_sinks(
+    tasks: &mut JoinSet<(usize, Option<SinkOutcome>)>,
+    shared: &RunShared,
+) -> Vec<(usize, SinkOutcome)> {
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, Some(outcome))) => outcomes.push((index, outcome)),
+            Ok((_, None)) => {}
+            Err(e) => shared.fail(RunError::msg(format!("a sink task panicked: {e}"))),
+        }
+    }
+    outcomes
+}
+
+/// One sink's task.
+struct SinkTask {
+    index: usize,
+    id: String,
+    plugin: &'static str,
+    shared: Arc<RunShared>,
+    two_phase: bool,
+}
+
+impl SinkTask {
+    async fn run(
+        self,
+        mut sink: Box<dyn crate::plugin::Sink>,
+        mut rx: mpsc::Receiver<RecordBatch>,
+        drained: mpsc::Sender<()>,
+        decision: watch::Receiver<Decision>,
+    ) -> (usize, Option<SinkOutcome>) {
+        let component = format!("sinks.{}", self.id);
+        let ctx = self.shared.ctx(&self.id);
+        let counters = self.shared.telemetry.counters(&component, "");
+        let written = self.write_all(&mut *sink, &mut rx, &ctx, &counters).await;
+        // Closing the receiver tells upstream tasks this sink is done.
+        drop(rx);
+        if let Err(e) = written {
+            self.shared.fail(RunError::component(&component, e));
+        }
+        let _ = drained.send(()).await;
+        drop(drained);
+        if wait_for(decision).await != Decision::Commit {
+            // Dropped unfinished: commits nothing.
+            return (self.index, None);
+        }
+        let outcome = if self.two_phase {
+            sink.prepare().await.map(|p| (p.report, p.plan))
+        } else {
+            sink.finish().await.map(|r| (r, None))
+        };
+        match outcome {
+            Ok((report, plan)) => {
+                record_finished(&counters, &report);
+                if ctx.dry_run {
+                    // Nothing was committed: saying so would contradict the sink's own
+                    // "dry run: nothing written".
+                    tracing::info!(sink = %component, rows = report.rows, files = report.files, "sink finished (dry run: nothing committed)");
+                } else if plan.is_none() {
+                    tracing::info!(sink = %component, rows = report.rows, files = report.files, bytes = report.bytes, location = report.location.as_deref().unwrap_or(""), "sink committed");
+                }
+                let report = SinkRunReport {
+                    id: self.id,
+                    plugin: self.plugin.to_owned(),
+                    report,
+                };
+                (self.index, Some((report, plan)))
+            }
+            Err(e) => {
+                self.shared.fail(RunError::component(&component, e));
+                (self.index, None)
+            }
+        }
+    }
+
+    /// Starts the sink and writes every batch of its channel, until the channel closes, the run
+    /// fails, or the sink wants no more.
+    async fn write_all(
+        &self,
+        sink: &mut dyn crate::plugin::Sink,
+        rx: &mut mpsc::Receiver<RecordBatch>,
+        ctx: &RunContext,
+        counters: &Counters,
+    ) -> Result<(), RunError> {
+        sink.start(ctx).await?;
+        loop {
+            let batch = tokio::select! {
+                _ = self.shared.failure.cancelled() => return Ok(()),
+                batch = rx.recv() => batch,
+            };
+            let Some(batch) = batch else { return Ok(()) };
+            sink.write(&batch).await?;
+            Counters::add(&counters.rows, batch.num_rows() as u64);
+            if !sink.wants_more() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Waits for the commit decision of a sink's round (`Abort` if the runtime is gone).
+async fn wait_for(mut decision: watch::Receiver<Decision>) -> Decision {
+    loop {
+        let now = *decision.borrow_and_update();
+        if now != Decision::Pending {
+            return now;
+        }
+        if decision.changed().await.is_err() {
+            return Decision::Abort;
+        }
+    }
+}
+
+/// A sink's counters once it finished: its `rows` is what it wrote (its report). While it ran,
+/// the counter showed the rows handed to it, which a sink may not all write (a table's
+/// `max_rows`), and the report's units must agree with its sinks.
+fn record_finished(counters: &Counters, report: &SinkReport) {
+    counters.rows.store(report.rows, Ordering::Relaxed);
+    Counters::add(&counters.files, report.files);
+    Counters::add(&counters.bytes, report.bytes);
+    counters.done.store(true, Ordering::Relaxed);
+}
+
+/// Spawns one task per source: pull, transform inline, deliver. Owns the sources' routes (and
+/// so the senders of the sink channels).
+fn spawn_sources(
+    sources: Vec<crate::config::SourceNode>,
+    routes: Vec<Vec<Route>>,
+    shared: &Arc<RunShared>,
+    limit: Option<u64>,
+) -> JoinSet<SourceRunReport> {
+    let mut tasks = JoinSet::new();
+    for (node, routes) in sources.into_iter().zip(routes) {
+        tasks.spawn(run_source(node, routes, shared.clone(), limit));
+    }
+    tasks
+}
+
+async fn run_source(
+    node: crate::config::SourceNode,
+    mut routes: Vec<Route>,
+    shared: Arc<RunShared>,
+    limit: Option<u64>,
+) -> SourceRunReport {
+    let component = format!("sources.{}", node.id);
+    let counters = shared.telemetry.counters(&component, "");
+    let mut report = SourceRunReport {
+        id: node.id.clone(),
+        batches: 0,
+        rows: 0,
+        complete: false,
+    };
+    if !routes.iter().any(Route::alive) {
+        return report;
+    }
+    let mut stream = node.source.open(&shared.ctx(&node.id));
+    let mut clean = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shared.failure.cancelled() => break,
+            next = stream.next() => next,
+        };
+        let batch = match next {
+            None => {
+                report.complete = true;
+                clean = true;
+                break;
+            }
+            Some(Err(e)) => {
+                shared.fail(RunError::component(&component, e));
+                break;
+            }
+            Some(Ok(batch)) => batch,
+        };
+        let (batch, limit_reached) = match limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(report.rows) as usize;
+                (
+                    batch.slice(0, batch.num_rows().min(left)),
+                    batch.num_rows() >= left,
+                )
+            }
+            None => (batch, false),
+        };
+        report.batches += 1;
+        report.rows += batch.num_rows() as u64;
+        Counters::add(&counters.rows, batch.num_rows() as u64);
+        if batch.num_rows() == 0 {
+            // Sources may yield empty batches (an empty API page); sinks never see them.
+        } else if let Err(e) = deliver(&mut routes, batch).await {
+            shared.fail(e);
+            break;
+        }
+        if !routes.iter().any(Route::alive) {
+            tracing::debug!(source = %component, "no sink wants more data; stopping early");
+            break;
+        }
+        if limit_reached {
+            tracing::info!(source = %component, rows = report.rows, "row limit reached; stopping the source");
+            clean = true;
+            break;
+        }
+    }
+    // Streaming transforms hand over what they still hold once all their inputs ended.
+    if clean
+        && !shared.failure.is_cancelled()
+        && let Err(e) = close(&mut routes).await
+    {
+        shared.fail(e);
+    }
+    counters.done.store(true, Ordering::Relaxed);
+    report
+}
+
+async fn join_sources(
+    mut tasks: JoinSet<SourceRunReport>,
+    shared: &RunShared,
+) -> Vec<SourceRunReport> {
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(report) => reports.push(report),
+            Err(e) => shared.fail(RunError::msg(format!("a source task panicked: {e}"))),
+        }
+    }
+    reports
+}
+
+/// The write-ahead record of a two-phase run: its record, every sink's plan, and the new
+/// watermarks of the sources read to their end.
+fn pending_commit(
+    run: RunRecord,
+    sinks: &[SinkOutcome],
+    sources: &[SourceRunReport],
+    checkpoints: &BTreeMap<String, Arc<Checkpoint>>,
+) -> PendingCommit {
+    let complete: std::collections::BTreeSet<&str> = sources
+        .iter()
+        .filter(|r| r.complete)
+        .map(|r| r.id.as_str())
+        .collect();
+    PendingCommit {
+        run,
+        plans: sinks
+            .iter()
+            .filter_map(|(r, plan)| {
+                plan.clone().map(|plan| PendingPlan {
+                    sink: r.id.clone(),
+                    plan,
+                })
+            })
+            .collect(),
+        watermarks: checkpoints
+            .iter()
+            .filter(|(id, _)| complete.contains(id.as_str()))
+            .map(|(id, c)| (id.clone(), c.advanced()))
+            .filter(|(_, marks)| !marks.is_empty())
+            .collect(),
+    }
+}
+
+/// Commits a prepared two-phase run: write-ahead record → every plan → state with the
+/// watermarks advanced and `pending` cleared. A crash after the record is rolled forward by the
+/// next run.
+async fn commit_with_state(
+    st: &mut Stateful<'_>,
+    pending: PendingCommit,
+    committers: &crate::plugin::Committers,
+) -> Result<(), RunError> {
+    failpoint::hit("runtime.prepared");
+    st.state.pending = Some(pending.clone());
+    st.version = st.store.store(&st.state, &st.version).await?;
+    failpoint::hit("runtime.pending_written");
+    for p in &pending.plans {
+        committers.commit(&p.plan).await.map_err(|e| {
+            RunError::component(
+                format!("sinks.{}", p.sink),
+                RunError::msg(format!(
+                    "{e} (the state {} records this commit as pending: the next run finishes it)",
+                    st.store.display()
+                )),
+            )
         })?;
     }
-    Ok(RunReport {
-        pipeline: pipeline_name,
-        run_id,
-        sources: source_reports,
-        sinks: sink_reports.into_iter().map(|(_, (r, _))| r).collect(),
-        units: telemetry.snapshot(),
-        dry_run: options.dry_run,
-        elapsed: started.elapsed(),
-    })
+    failpoint::hit("runtime.committed");
+    st.state.apply(pending);
+    st.store.store(&st.state, &st.version).await.map_err(|e| {
+        RunError::msg(format!(
+            "every sink committed, but {e}; the next run finishes recording it"
+        ))
+    })?;
+    Ok(())
 }

@@ -107,6 +107,10 @@ impl<F: EncoderFactory> Sink for LakeSink<F> {
         })
     }
 
+    fn stages(&self) -> bool {
+        true
+    }
+
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
         Box::pin(async move {
             match self.writer {

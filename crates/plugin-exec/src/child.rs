@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -167,10 +167,7 @@ impl Child {
         self.kill();
         // The logger may still be reading the last lines of a child that just died.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let tail: Vec<String> = self
-            .tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let tail: Vec<String> = tributary_core::sync::lock(&self.tail)
             .iter()
             .cloned()
             .collect();
@@ -371,7 +368,7 @@ async fn log_lines<R: AsyncRead + Unpin>(
         let text = redact(text.trim_end_matches(['\n', '\r']), &secrets);
         tracing::info!(target: "exec", component = %component, "{text}");
         if let Some(tail) = &tail {
-            let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut tail = tributary_core::sync::lock(tail);
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }

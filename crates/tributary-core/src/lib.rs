@@ -28,6 +28,7 @@ pub mod registry;
 pub mod runtime;
 pub mod shard;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 
 pub use error::{BuildError, Result, RunError};

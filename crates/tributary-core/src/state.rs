@@ -154,14 +154,12 @@ impl Checkpoint {
     /// Records `unit`'s new watermark. Call it only for a unit read to the end; it is stored only
     /// once every sink committed this run.
     pub fn advance(&self, unit: impl Into<String>, mark: UnitMark) {
-        if let Ok(mut m) = self.advanced.lock() {
-            m.insert(unit.into(), mark);
-        }
+        crate::sync::lock(&self.advanced).insert(unit.into(), mark);
     }
 
     /// Everything recorded so far.
     pub fn advanced(&self) -> SourceMarks {
-        self.advanced.lock().map(|m| m.clone()).unwrap_or_default()
+        crate::sync::lock(&self.advanced).clone()
     }
 }
 

@@ -116,9 +116,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// The counters of `unit` of `component`, created on first use.
     pub fn counters(&self, component: &str, unit: &str) -> Arc<Counters> {
-        let Ok(mut units) = self.units.lock() else {
-            return Arc::new(Counters::default());
-        };
+        let mut units = crate::sync::lock(&self.units);
         if let Some(c) = units
             .iter()
             .find(|c| c.component == component && c.unit == unit)
@@ -136,7 +134,7 @@ impl Telemetry {
 
     /// Every unit so far, in creation order.
     pub fn units(&self) -> Vec<Arc<Counters>> {
-        self.units.lock().map(|u| u.clone()).unwrap_or_default()
+        crate::sync::lock(&self.units).clone()
     }
 
     /// Copies of every unit's counters, in creation order.
@@ -148,9 +146,7 @@ impl Telemetry {
     /// pages × platforms × folders), so progress can show units done of the total. Announcing
     /// again replaces the number.
     pub fn plan(&self, component: &str, units: u64) {
-        let Ok(mut planned) = self.planned.lock() else {
-            return;
-        };
+        let mut planned = crate::sync::lock(&self.planned);
         match planned.iter_mut().find(|(c, _)| c == component) {
             Some((_, n)) => *n = units,
             None => planned.push((component.to_owned(), units)),
@@ -159,10 +155,10 @@ impl Telemetry {
 
     /// Units announced by every component with [`Telemetry::plan`] (0: none announced).
     pub fn planned(&self) -> u64 {
-        self.planned
-            .lock()
-            .map(|p| p.iter().map(|(_, n)| n).sum())
-            .unwrap_or(0)
+        crate::sync::lock(&self.planned)
+            .iter()
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Units (not whole components) marked done so far.

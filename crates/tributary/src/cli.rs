@@ -1,6 +1,6 @@
 //! Command-line interface. Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,13 +9,9 @@ use tributary_core::config::{self, Pipeline, Severity};
 use tributary_core::registry::Registry;
 use tributary_core::runtime::{self, RunOptions};
 
+use crate::exit::{EXIT_CONFIG, EXIT_RUNTIME, print_stdout};
 use crate::progress::{Display, LogWriter, ProgressMode};
 use crate::{plugins, render};
-
-/// Exit code: the run failed.
-pub const EXIT_RUNTIME: u8 = 1;
-/// Exit code: bad usage or an invalid pipeline file.
-pub const EXIT_CONFIG: u8 = 2;
 
 /// The help heading of the flags every subcommand accepts.
 const GLOBAL: &str = "Global options";
@@ -395,24 +391,6 @@ fn list_plugins(registry: &Registry, name: Option<&str>, json: bool) -> ExitCode
         render::plugins(&selected)
     };
     print_stdout(&text)
-}
-
-/// [`print_stdout`] for other modules.
-pub(crate) fn print_stdout_text(text: &str) -> ExitCode {
-    print_stdout(text)
-}
-
-/// Prints to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: cannot write to standard output: {e}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
-    }
 }
 
 fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {

@@ -13,7 +13,7 @@ use tributary_core::config;
 use tributary_core::registry::Registry;
 use tributary_core::state::{State, StateStore};
 
-use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME};
+use crate::exit::{EXIT_CONFIG, EXIT_RUNTIME, print_stdout};
 
 fn open(file: &Path, registry: &Registry) -> Result<(String, StateStore), ExitCode> {
     let pipeline = match config::load_file(file, registry) {
@@ -71,7 +71,7 @@ pub fn show(file: &Path, registry: &Registry) -> ExitCode {
                     state.pipeline
                 );
             }
-            crate::cli::print_stdout_text(&out)
+            print_stdout(&out)
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -13,8 +13,12 @@ TRIBUTARY_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/tributary-cli
 
 .PHONY: demo install test venv deploy-venv test-deploy lint fmt
 
+# The demo reads the embedded emulator and writes local Parquet: it builds without the cloud
+# stores, the Delta sink and jemalloc (the default features), about half of a cold build
+# (BENCHMARKS.md, "Cold build"). `make test` and `make install` build every feature.
+DEMO_FEATURES ?= --no-default-features
 demo:
-	$(CARGO) run -p tributary -- run pipelines/demo.toml
+	$(CARGO) run -p tributary $(DEMO_FEATURES) -- run pipelines/demo.toml
 
 # `tributary` on the PATH: a release build into ~/.cargo/bin (rustup puts it on the PATH).
 install:

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use hmac::{Hmac, KeyInit};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use transform_explode_messages::{ExplodeMessages, ExplodeMessagesConfig};
 use transform_pseudonymize::{Pseudonymize, PseudonymizeConfig, pseudonym};

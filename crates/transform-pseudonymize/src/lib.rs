@@ -53,7 +53,7 @@ pub mod config;
 pub mod plan;
 pub mod transform;
 
-use hmac::{Hmac, KeyInit};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tributary_core::BuildError;
 use tributary_core::plugin::{BuildContext, BuildInput, Transform, TransformPlugin};

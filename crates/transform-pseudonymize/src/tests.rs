@@ -7,7 +7,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, StringBuilder, StructBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tributary_core::canonical::{self, conversations_schema};
 use tributary_core::plugin::{BuildContext, BuildInput, Transform, TransformPlugin};

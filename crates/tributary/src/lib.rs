@@ -11,6 +11,7 @@
 //! ```
 
 pub mod cli;
+pub mod exit;
 pub mod plugins;
 pub mod progress;
 pub mod render;

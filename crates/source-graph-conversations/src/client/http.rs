@@ -8,7 +8,7 @@
 use std::error::Error as _;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;

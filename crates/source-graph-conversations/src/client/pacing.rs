@@ -696,7 +696,7 @@ mod tests {
     /// event, compute again), in virtual time.
     #[test]
     fn never_more_than_the_configured_calls_in_any_rolling_window() {
-        use rand::{Rng, SeedableRng};
+        use rand::{RngExt, SeedableRng};
         for seed in 0..200u64 {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let rate = [0.5, 2.0, 2.5, 3.0, 20.0][rng.random_range(0..5)];

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use url::Url;

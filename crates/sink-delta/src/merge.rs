@@ -35,8 +35,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tributary_core::RunError;
 
+use crate::config::{MERGE_KEY, MERGE_ORDER};
 use crate::plan::DeltaPlan;
-use crate::sink::{MERGE_KEY, MERGE_ORDER};
 
 /// The read predicate recorded in the commit (for humans reading the history).
 pub const PREDICATE: &str = "merge on (page_id, platform, folder, id), newest updated_time wins";

@@ -13,6 +13,11 @@ pub const DEFAULT_COMMIT_RETRIES: usize = 100;
 /// Default `merge_retries`.
 pub const DEFAULT_MERGE_RETRIES: usize = 20;
 
+/// The columns `mode = "merge"` matches rows on.
+pub const MERGE_KEY: [&str; 4] = ["page_id", "platform", "folder", "id"];
+/// The column whose newest value wins a merge.
+pub const MERGE_ORDER: &str = "updated_time";
+
 /// Configuration of the `delta` sink.
 ///
 /// ```toml

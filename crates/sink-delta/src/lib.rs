@@ -39,6 +39,7 @@
 //! Departure from the other file sinks: no `_tributary/` manifests — the Delta log is the
 //! manifest (`commitInfo` records the run id).
 
+pub mod commit;
 pub mod config;
 pub mod merge;
 pub mod plan;
@@ -62,7 +63,7 @@ impl SinkPlugin for Delta {
     const DESCRIPTION: &'static str = "Delta Lake table (local or S3): atomic appends, merges or \
                                        overwrites, safe for concurrent workers";
     type Config = DeltaConfig;
-    const COMMITTER: Option<(&'static str, CommitFn)> = Some((plan::KIND, plan::commit_json));
+    const COMMITTER: Option<(&'static str, CommitFn)> = Some((plan::KIND, commit::commit_json));
 
     fn build(
         config: DeltaConfig,

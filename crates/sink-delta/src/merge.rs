@@ -35,8 +35,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tributary_core::RunError;
 
+use crate::config::{MERGE_KEY, MERGE_ORDER};
 use crate::plan::DeltaPlan;
-use crate::sink::{MERGE_KEY, MERGE_ORDER};
 
 /// The read predicate recorded in the commit (for humans reading the history).
 pub const PREDICATE: &str = "merge on (page_id, platform, folder, id), newest updated_time wins";
@@ -96,51 +96,136 @@ fn key_string(parts: [Option<&str>; 4]) -> String {
     k
 }
 
+/// A file losing rows to the merge, and which: it is written again without them.
+type Rewrite = (FileRef, HashSet<usize>);
+
+/// The run's side of a merge.
+struct Run {
+    /// Each incoming key, at its newest row.
+    keys: HashMap<String, Incoming>,
+    /// Per new file, its rows that lose: to a newer copy in the run or in the table.
+    dropped: Vec<HashSet<usize>>,
+}
+
+impl Run {
+    /// Settles the rows of one table file against the incoming ones, so that the newest copy of
+    /// each key survives: returns the file's rows to delete, and marks the incoming rows it holds
+    /// newer as dropped.
+    fn settle(&mut self, table_file: &Keys) -> HashSet<usize> {
+        let mut deleted = HashSet::new();
+        for (row, (key, time)) in table_file.keys.iter().zip(&table_file.times).enumerate() {
+            if let Some(new) = self.keys.get(key) {
+                if *time > new.time {
+                    self.dropped[new.file].insert(new.row);
+                } else {
+                    deleted.insert(row);
+                }
+            }
+        }
+        deleted
+    }
+}
+
+/// The table's side of a merge.
+struct Matched {
+    /// `remove`s of the table files that hold a row the run replaces.
+    removes: Vec<Action>,
+    /// Those of them that keep other rows.
+    rewrites: Vec<Rewrite>,
+    /// Table files read (the others cannot hold an incoming key).
+    scanned: usize,
+}
+
 /// Computes the merge of `plan`'s new files into `table` (its loaded version).
 pub async fn merge(table: &DeltaTable, plan: &DeltaPlan) -> Result<Merged, RunError> {
-    let err = |what: &str, e: &dyn std::fmt::Display| {
-        RunError::msg(format!(
-            "merge into the Delta table {}: {what}: {e}",
-            plan.table.display()
-        ))
-    };
     let store = table.object_store();
+    let mut run = read_incoming(&store, plan).await?;
+    let Matched {
+        removes,
+        mut rewrites,
+        scanned,
+    } = match_table(table, &store, plan, &mut run).await?;
+    let files_rewritten = removes.len();
+    let mut merged = Merged {
+        actions: removes,
+        rows: 0,
+        files: 0,
+        bytes: 0,
+    };
+    add_new_files(plan, run.dropped, &mut merged, &mut rewrites)?;
+    for add in write_rewrites(table, &store, plan, &rewrites).await? {
+        merged.files += 1;
+        merged.bytes += add.size as u64;
+        merged.actions.push(Action::Add(add));
+    }
+    tracing::info!(
+        table = %plan.table.display(),
+        incoming = run.keys.len(),
+        files_scanned = scanned,
+        files_rewritten,
+        "merge planned"
+    );
+    Ok(merged)
+}
 
-    // 1. The incoming keys. The newest copy wins inside the run too.
-    let mut incoming: HashMap<String, Incoming> = HashMap::new();
-    let mut drop_new: Vec<HashSet<usize>> = vec![HashSet::new(); plan.adds.len()];
+/// A merge failure, naming the table.
+fn error(plan: &DeltaPlan, what: &str, e: &dyn std::fmt::Display) -> RunError {
+    RunError::msg(format!(
+        "merge into the Delta table {}: {what}: {e}",
+        plan.table.display()
+    ))
+}
+
+/// Reads the keys of the run's new files. The newest copy wins inside the run too: an older one
+/// is dropped as if the table held the newer.
+async fn read_incoming(store: &Arc<dyn ObjectStore>, plan: &DeltaPlan) -> Result<Run, RunError> {
+    let mut run = Run {
+        keys: HashMap::new(),
+        dropped: vec![HashSet::new(); plan.adds.len()],
+    };
     for (file, add) in plan.adds.iter().enumerate() {
-        let file_ref = FileRef::of_add(add).map_err(|e| err("bad file path", &e))?;
-        let keys = read_keys(&store, &file_ref)
+        let file_ref = FileRef::of_add(add).map_err(|e| error(plan, "bad file path", &e))?;
+        let keys = read_keys(store, &file_ref)
             .await
-            .map_err(|e| err("cannot read a new data file", &e))?;
+            .map_err(|e| error(plan, "cannot read a new data file", &e))?;
         for (row, (key, time)) in keys.keys.into_iter().zip(keys.times).enumerate() {
             let new = Incoming { file, row, time };
-            match incoming.get_mut(&key) {
+            match run.keys.get_mut(&key) {
                 Some(old) if old.time > time => {
-                    drop_new[file].insert(row);
+                    run.dropped[file].insert(row);
                 }
                 Some(old) => {
-                    drop_new[old.file].insert(old.row);
+                    run.dropped[old.file].insert(old.row);
                     *old = new;
                 }
                 None => {
-                    incoming.insert(key, new);
+                    run.keys.insert(key, new);
                 }
             }
         }
     }
-    let partition_filter = PartitionFilter::new(plan, &incoming);
+    Ok(run)
+}
 
-    // 2–3. The table's rows with those keys.
+/// Finds the table's rows with incoming keys, reading only the files that can hold one: those
+/// rows lose to an equal or newer incoming row, or win against an older one.
+async fn match_table(
+    table: &DeltaTable,
+    store: &Arc<dyn ObjectStore>,
+    plan: &DeltaPlan,
+    run: &mut Run,
+) -> Result<Matched, RunError> {
+    let partition_filter = PartitionFilter::new(plan, &run.keys);
     let files: Vec<_> = table
         .get_active_add_actions_by_predicate(None)
         .try_collect()
         .await
-        .map_err(|e| err("cannot list the table's files", &e))?;
-    let mut removes: Vec<Action> = Vec::new();
-    let mut rewrites: Vec<(FileRef, HashSet<usize>)> = Vec::new();
-    let mut scanned = 0usize;
+        .map_err(|e| error(plan, "cannot list the table's files", &e))?;
+    let mut matched = Matched {
+        removes: Vec::new(),
+        rewrites: Vec::new(),
+        scanned: 0,
+    };
     for view in &files {
         let file_ref = FileRef {
             path: view.object_store_path(),
@@ -150,92 +235,81 @@ pub async fn merge(table: &DeltaTable, plan: &DeltaPlan) -> Result<Merged, RunEr
             continue;
         }
         if view.deletion_vector_descriptor().is_some() {
-            return Err(err(
+            return Err(error(
+                plan,
                 "unsupported table",
                 &"a file has a deletion vector (written by another engine); `mode = \"merge\"` \
                   rewrites whole files and does not apply deletion vectors — use `mode = \"append\"` \
                   or purge the deletion vectors (REORG TABLE ... APPLY (PURGE)) first",
             ));
         }
-        scanned += 1;
-        let keys = read_keys(&store, &file_ref)
+        matched.scanned += 1;
+        let keys = read_keys(store, &file_ref)
             .await
-            .map_err(|e| err("cannot read a table file", &e))?;
-        let mut deleted = HashSet::new();
-        for (row, (key, time)) in keys.keys.iter().zip(&keys.times).enumerate() {
-            if let Some(new) = incoming.get(key) {
-                if *time > new.time {
-                    drop_new[new.file].insert(new.row);
-                } else {
-                    deleted.insert(row);
-                }
-            }
-        }
+            .map_err(|e| error(plan, "cannot read a table file", &e))?;
+        let deleted = run.settle(&keys);
         if !deleted.is_empty() {
-            removes.push(Action::Remove(view.remove_action(true)));
+            matched
+                .removes
+                .push(Action::Remove(view.remove_action(true)));
             if deleted.len() < keys.keys.len() {
-                rewrites.push((file_ref, deleted));
+                matched.rewrites.push((file_ref, deleted));
             }
         }
     }
+    Ok(matched)
+}
 
-    // New files losing rows are rewritten too (the original stays unreferenced: a later
-    // merge attempt may still need it; VACUUM removes it).
-    let mut actions = removes;
-    let mut rows = 0u64;
-    let mut files_added = 0u64;
-    let mut bytes = 0u64;
-    for (file, add) in plan.adds.iter().enumerate() {
-        if drop_new[file].is_empty() {
-            rows += add_rows(add).unwrap_or(0);
-            files_added += 1;
-            bytes += add.size as u64;
-            actions.push(Action::Add(add.clone()));
+/// Puts the new files that lost no row into the commit as they are, and queues the others for
+/// a rewrite (the original stays unreferenced: a later merge attempt may still need it; VACUUM
+/// removes it).
+fn add_new_files(
+    plan: &DeltaPlan,
+    dropped: Vec<HashSet<usize>>,
+    merged: &mut Merged,
+    rewrites: &mut Vec<Rewrite>,
+) -> Result<(), RunError> {
+    for (add, dropped) in plan.adds.iter().zip(dropped) {
+        if dropped.is_empty() {
+            merged.rows += add_rows(add).unwrap_or(0);
+            merged.files += 1;
+            merged.bytes += add.size as u64;
+            merged.actions.push(Action::Add(add.clone()));
         } else {
             let total = add_rows(add);
-            rows += total.map_or(0, |t| t.saturating_sub(drop_new[file].len() as u64));
-            let file_ref = FileRef::of_add(add).map_err(|e| err("bad file path", &e))?;
-            rewrites.push((file_ref, std::mem::take(&mut drop_new[file])));
+            merged.rows += total.map_or(0, |t| t.saturating_sub(dropped.len() as u64));
+            let file_ref = FileRef::of_add(add).map_err(|e| error(plan, "bad file path", &e))?;
+            rewrites.push((file_ref, dropped));
         }
     }
-    let updated = actions
-        .iter()
-        .filter(|a| matches!(a, Action::Remove(_)))
-        .count();
-    if !rewrites.is_empty() {
-        let mut writer = RecordBatchWriter::for_table(table)
-            .map_err(|e| err("cannot open a writer", &e))?
-            .with_writer_properties(plan.compression.writer_properties(plan.compression_level))
-            .with_target_file_size(plan.target_file_size);
-        let schema = writer.arrow_schema();
-        for (file_ref, deleted) in &rewrites {
-            rewrite(&store, file_ref, deleted, &schema, &mut writer)
-                .await
-                .map_err(|e| err("cannot rewrite a file", &e))?;
-        }
-        let adds = writer
-            .flush()
+    Ok(())
+}
+
+/// Writes the files losing rows again without them, the way the sink writes its files (same
+/// compression and file size): their `add` actions.
+async fn write_rewrites(
+    table: &DeltaTable,
+    store: &Arc<dyn ObjectStore>,
+    plan: &DeltaPlan,
+    rewrites: &[Rewrite],
+) -> Result<Vec<Add>, RunError> {
+    if rewrites.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut writer = RecordBatchWriter::for_table(table)
+        .map_err(|e| error(plan, "cannot open a writer", &e))?
+        .with_writer_properties(plan.compression.writer_properties(plan.compression_level))
+        .with_target_file_size(plan.target_file_size);
+    let schema = writer.arrow_schema();
+    for (file_ref, deleted) in rewrites {
+        rewrite(store, file_ref, deleted, &schema, &mut writer)
             .await
-            .map_err(|e| err("cannot write rewritten files", &e))?;
-        for add in adds {
-            files_added += 1;
-            bytes += add.size as u64;
-            actions.push(Action::Add(add));
-        }
+            .map_err(|e| error(plan, "cannot rewrite a file", &e))?;
     }
-    tracing::info!(
-        table = %plan.table.display(),
-        incoming = incoming.len(),
-        files_scanned = scanned,
-        files_rewritten = updated,
-        "merge planned"
-    );
-    Ok(Merged {
-        actions,
-        rows,
-        files: files_added,
-        bytes,
-    })
+    writer
+        .flush()
+        .await
+        .map_err(|e| error(plan, "cannot write rewritten files", &e))
 }
 
 /// Rows in an `add` action, from its statistics.

@@ -11,7 +11,7 @@ use tributary_core::lake::PartitionSpec;
 use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
 use tributary_core::{BuildError, RunError};
 
-use crate::config::{Compression, DeltaConfig, Mode};
+use crate::config::{Compression, DeltaConfig, MERGE_KEY, MERGE_ORDER, Mode};
 use crate::plan::{DeltaPlan, KIND};
 use crate::schema;
 use crate::table::TableLocation;
@@ -56,11 +56,6 @@ struct Running {
     run_id: String,
     rows: u64,
 }
-
-/// The merge key and its ordering column.
-pub const MERGE_KEY: [&str; 4] = ["page_id", "platform", "folder", "id"];
-/// The column whose newest value wins a merge.
-pub const MERGE_ORDER: &str = "updated_time";
 
 /// Validates `config` against the input. Pure.
 pub fn delta_sink(config: DeltaConfig, input: &BuildInput) -> Result<DeltaSink, BuildError> {

@@ -245,105 +245,8 @@ pub(crate) fn push_thread(out: &mut Vec<u8>, ctx: &Ctx, t: &ThreadData, fields: 
     let mut wrote_id = false;
     out.push(b'{');
     for f in fields {
-        match f {
-            TField::Id => {
-                key(out, &mut first, b"id");
-                push_thread_id_quoted(out, ds, t);
-                wrote_id = true;
-            }
-            TField::Link => {
-                key(out, &mut first, b"link");
-                out.extend_from_slice(b"\"\\/");
-                out.extend_from_slice(ds.page_ids[t.key.unit.page as usize].as_bytes());
-                out.extend_from_slice(b"\\/inbox\\/");
-                push_u64(out, t.num);
-                out.extend_from_slice(b"\\/\"");
-            }
-            TField::MessageCount => {
-                key(out, &mut first, b"message_count");
-                push_u64(out, u64::from(t.message_count()));
-            }
-            TField::UnreadCount => {
-                // Graph omits unread_count when it is zero.
-                let n = t.unread_count();
-                if n > 0 {
-                    key(out, &mut first, b"unread_count");
-                    push_u64(out, u64::from(n));
-                }
-            }
-            TField::UpdatedTime => {
-                key(out, &mut first, b"updated_time");
-                out.push(b'"');
-                push_graph_time(out, t.updated_time());
-                out.push(b'"');
-            }
-            TField::Snippet => {
-                key(out, &mut first, b"snippet");
-                out.extend_from_slice(&ds.message_text(t, t.message_count() - 1).esc);
-            }
-            TField::CanReply => {
-                key(out, &mut first, b"can_reply");
-                out.extend_from_slice(if t.key.unit.folder == Folder::Spam {
-                    b"false"
-                } else {
-                    b"true"
-                });
-            }
-            TField::IsSubscribed => {
-                key(out, &mut first, b"is_subscribed");
-                out.extend_from_slice(b"true");
-            }
-            TField::Name => {
-                key(out, &mut first, b"name");
-                if t.has_name() {
-                    out.extend_from_slice(&ds.names[t.name_index(ds.names.len())].esc);
-                } else {
-                    out.extend_from_slice(b"null");
-                }
-            }
-            TField::Subject => {
-                key(out, &mut first, b"subject");
-                out.extend_from_slice(b"null");
-            }
-            TField::ScopedThreadKey => {
-                key(out, &mut first, b"scoped_thread_key");
-                out.extend_from_slice(b"\"t_");
-                push_u64(out, t.num);
-                out.push(b'"');
-            }
-            TField::Wallpaper => {
-                key(out, &mut first, b"wallpaper");
-                out.extend_from_slice(b"null");
-            }
-            TField::Participants(sel) => {
-                key(out, &mut first, b"participants");
-                push_participants(out, ds, t, *sel);
-            }
-            TField::Senders(sel) => {
-                key(out, &mut first, b"senders");
-                push_participants(out, ds, t, *sel);
-            }
-            TField::FormerParticipants(_) => {
-                key(out, &mut first, b"former_participants");
-                out.extend_from_slice(b"{\"data\":[]}");
-            }
-            TField::Folder => {
-                key(out, &mut first, b"folder");
-                out.push(b'"');
-                out.extend_from_slice(t.key.unit.folder.as_str().as_bytes());
-                out.push(b'"');
-            }
-            TField::IsOwner => {
-                key(out, &mut first, b"is_owner");
-                out.extend_from_slice(b"true");
-            }
-            // No thread belongs to a group: Graph omits empty edges/objects.
-            TField::LinkedGroup => {}
-            TField::Messages(sel) => {
-                key(out, &mut first, b"messages");
-                push_message_list(out, ctx, t, sel, 0, &[]);
-            }
-        }
+        wrote_id |= matches!(f, TField::Id);
+        push_thread_field(out, &mut first, ctx, t, f);
     }
     // Some threads carry a field nobody asked for and no schema knows (clients must keep it).
     if t.has_extra_field() {
@@ -357,6 +260,133 @@ pub(crate) fn push_thread(out: &mut Vec<u8>, ctx: &Ctx, t: &ThreadData, fields: 
         push_thread_id_quoted(out, ds, t);
     }
     out.push(b'}');
+}
+
+/// One requested field of a thread: its own values here, its edges and objects in
+/// [`push_thread_edge`].
+fn push_thread_field(out: &mut Vec<u8>, first: &mut bool, ctx: &Ctx, t: &ThreadData, f: &TField) {
+    let ds = ctx.ds;
+    match f {
+        TField::Id => {
+            key(out, first, b"id");
+            push_thread_id_quoted(out, ds, t);
+        }
+        TField::Link => {
+            key(out, first, b"link");
+            out.extend_from_slice(b"\"\\/");
+            out.extend_from_slice(ds.page_ids[t.key.unit.page as usize].as_bytes());
+            out.extend_from_slice(b"\\/inbox\\/");
+            push_u64(out, t.num);
+            out.extend_from_slice(b"\\/\"");
+        }
+        TField::MessageCount => {
+            key(out, first, b"message_count");
+            push_u64(out, u64::from(t.message_count()));
+        }
+        TField::UnreadCount => {
+            // Graph omits unread_count when it is zero.
+            let n = t.unread_count();
+            if n > 0 {
+                key(out, first, b"unread_count");
+                push_u64(out, u64::from(n));
+            }
+        }
+        TField::UpdatedTime => {
+            key(out, first, b"updated_time");
+            out.push(b'"');
+            push_graph_time(out, t.updated_time());
+            out.push(b'"');
+        }
+        TField::Snippet => {
+            key(out, first, b"snippet");
+            out.extend_from_slice(&ds.message_text(t, t.message_count() - 1).esc);
+        }
+        TField::CanReply => {
+            key(out, first, b"can_reply");
+            out.extend_from_slice(if t.key.unit.folder == Folder::Spam {
+                b"false"
+            } else {
+                b"true"
+            });
+        }
+        TField::IsSubscribed => {
+            key(out, first, b"is_subscribed");
+            out.extend_from_slice(b"true");
+        }
+        TField::Name => {
+            key(out, first, b"name");
+            if t.has_name() {
+                out.extend_from_slice(&ds.names[t.name_index(ds.names.len())].esc);
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        TField::Subject => {
+            key(out, first, b"subject");
+            out.extend_from_slice(b"null");
+        }
+        TField::ScopedThreadKey => {
+            key(out, first, b"scoped_thread_key");
+            out.extend_from_slice(b"\"t_");
+            push_u64(out, t.num);
+            out.push(b'"');
+        }
+        TField::Wallpaper => {
+            key(out, first, b"wallpaper");
+            out.extend_from_slice(b"null");
+        }
+        TField::Folder => {
+            key(out, first, b"folder");
+            out.push(b'"');
+            out.extend_from_slice(t.key.unit.folder.as_str().as_bytes());
+            out.push(b'"');
+        }
+        TField::IsOwner => {
+            key(out, first, b"is_owner");
+            out.extend_from_slice(b"true");
+        }
+        _ => push_thread_edge(out, first, ctx, t, f),
+    }
+}
+
+/// One requested edge or object of a thread (participants, messages, …).
+fn push_thread_edge(out: &mut Vec<u8>, first: &mut bool, ctx: &Ctx, t: &ThreadData, f: &TField) {
+    let ds = ctx.ds;
+    match f {
+        TField::Participants(sel) => {
+            key(out, first, b"participants");
+            push_participants(out, ds, t, *sel);
+        }
+        TField::Senders(sel) => {
+            key(out, first, b"senders");
+            push_participants(out, ds, t, *sel);
+        }
+        TField::FormerParticipants(_) => {
+            key(out, first, b"former_participants");
+            out.extend_from_slice(b"{\"data\":[]}");
+        }
+        // No thread belongs to a group: Graph omits empty edges/objects.
+        TField::LinkedGroup => {}
+        TField::Messages(sel) => {
+            key(out, first, b"messages");
+            push_message_list(out, ctx, t, sel, 0, &[]);
+        }
+        // Written by push_thread_field.
+        TField::Id
+        | TField::Link
+        | TField::MessageCount
+        | TField::UnreadCount
+        | TField::UpdatedTime
+        | TField::Snippet
+        | TField::CanReply
+        | TField::IsSubscribed
+        | TField::Name
+        | TField::Subject
+        | TField::ScopedThreadKey
+        | TField::Wallpaper
+        | TField::Folder
+        | TField::IsOwner => {}
+    }
 }
 
 const STICKER_URL: &[u8] =

@@ -28,6 +28,8 @@ pub mod registry;
 pub mod runtime;
 pub mod shard;
 pub mod state;
+mod suggest;
 pub mod telemetry;
 
 pub use error::{BuildError, Result, RunError};
+pub use suggest::suggest;

@@ -41,7 +41,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use diagnostic::{
     ConfigErrors, Diagnostic, MASK, SECRET_KEYS, Severity, SourceText, did_you_mean, is_secret_key,
-    mask_secrets, mask_tokens, suggest,
+    mask_secrets, mask_tokens,
 };
 
 use crate::plugin::{BuildContext, BuildInput, Sink, Source, Transform, ValueDomain};

@@ -26,6 +26,7 @@
 mod diagnostic;
 mod duplication;
 pub mod env;
+mod schema;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,6 +44,7 @@ pub use diagnostic::{
     ConfigErrors, Diagnostic, MASK, SECRET_KEYS, Severity, SourceText, did_you_mean, is_secret_key,
     mask_secrets, mask_tokens,
 };
+pub use schema::pipeline_schema;
 
 use crate::plugin::{BuildContext, BuildInput, Sink, Source, Transform, ValueDomain};
 use crate::registry::{Builder, Kind, PluginError, Registry, schema_keys};

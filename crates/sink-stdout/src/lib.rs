@@ -192,13 +192,7 @@ fn column_index(column: &str, input: &BuildInput, key: &str) -> Result<usize, Bu
         .map(|f| f.name().as_str())
         .collect();
     let Some(index) = names.iter().position(|n| *n == column) else {
-        let nearest = names
-            .iter()
-            .map(|n| (*n, strsim::jaro_winkler(column, n)))
-            // 0.8: a typo or a prefix, not any column that shares a letter.
-            .filter(|(_, score)| *score >= 0.8)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(n, _)| n);
+        let nearest = tributary_core::suggest(column, names.iter().copied());
         let all = names
             .iter()
             .map(|n| format!("`{n}`"))

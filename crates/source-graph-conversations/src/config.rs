@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tributary_core::BuildError;
+use tributary_core::{BuildError, suggest};
 
 use crate::client::{
     self, DEFAULT_MESSAGE_FIELDS, DEFAULT_THREAD_FIELDS, Folder, KNOWN_MESSAGE_FIELDS,
@@ -680,7 +680,7 @@ impl GraphConversationsConfig {
             let upper = t.to_ascii_uppercase();
             if !KNOWN_TASKS.contains(&upper.as_str()) {
                 let e = BuildError::at("require_tasks", format!("`{t}` is not a Page task"));
-                return Err(match did_you_mean(&upper, KNOWN_TASKS) {
+                return Err(match suggest(&upper, KNOWN_TASKS.iter().copied()) {
                     Some(s) => e.with_help(format!("did you mean `{s}`?")),
                     None => e.with_help(format!("known: {}", KNOWN_TASKS.join(", "))),
                 });
@@ -719,7 +719,7 @@ fn parse_names<T: PartialEq>(
     for n in names {
         let Some(v) = parse(n) else {
             let mut e = BuildError::at(key, format!("unknown value `{n}`"));
-            e = match did_you_mean(n, valid) {
+            e = match suggest(n, valid.iter().copied()) {
                 Some(s) => e.with_help(format!(
                     "did you mean `{s}`? valid values: {}",
                     valid.join(", ")
@@ -740,20 +740,10 @@ fn check_known(name: &str, known: &[&str], key: &str, what: &str) -> Result<(), 
         return Ok(());
     }
     let e = BuildError::at(key, format!("`{name}` is not {what}"));
-    Err(match did_you_mean(name, known) {
+    Err(match suggest(name, known.iter().copied()) {
         Some(s) => e.with_help(format!("did you mean `{s}`?")),
         None => e.with_help(format!("known: {}", known.join(", "))),
     })
-}
-
-/// The closest candidate, if it is close enough to be a typo.
-pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(input, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -237,7 +237,7 @@ fn known_values(dim: &Dimension, key: &str, values: &[String]) -> Result<Vec<Str
     for value in values {
         if !dim.known.contains(&value.as_str()) {
             let known = quoted(dim.known);
-            let help = match suggest(value, dim.known) {
+            let help = match suggest_known(value, dim.known) {
                 Some(near) => format!("did you mean `{near}`? known {}s: {known}", dim.noun),
                 None => format!("known {}s: {known}", dim.noun),
             };
@@ -253,16 +253,11 @@ fn known_values(dim: &Dimension, key: &str, values: &[String]) -> Result<Vec<Str
     Ok(out)
 }
 
-/// The known value nearest to `value`, if it is near enough to be a plausible typo.
-fn suggest(value: &str, known: &[&'static str]) -> Option<&'static str> {
+/// The known value nearest to `value`, if it is near enough to be a plausible typo; `value` is
+/// compared as known values are written (lower case, `_` for `-` and spaces).
+fn suggest_known(value: &str, known: &[&'static str]) -> Option<&'static str> {
     let lower = value.trim().to_lowercase().replace(['-', ' '], "_");
-    known
-        .iter()
-        .map(|k| (*k, strsim::jaro_winkler(&lower, k)))
-        // 0.8 accepts a dropped or swapped letter and a prefix (`insta`), not an unrelated word.
-        .filter(|(_, score)| *score >= 0.8)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(k, _)| k)
+    tributary_core::suggest(&lower, known.iter().copied())
 }
 
 /// `` `a`, `b` `` for messages.

@@ -28,7 +28,9 @@ pub mod registry;
 pub mod runtime;
 pub mod shard;
 pub mod state;
+mod suggest;
 pub mod sync;
 pub mod telemetry;
 
 pub use error::{BuildError, Result, RunError};
+pub use suggest::suggest;

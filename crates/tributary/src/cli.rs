@@ -223,7 +223,7 @@ pub fn main() -> ExitCode {
             discard_pending: false,
         }) => crate::state_cmd::reset(&file, &registry, &units, &sources),
         Command::ConfigSchema => {
-            let schema = registry.pipeline_schema();
+            let schema = config::pipeline_schema(&registry);
             print_stdout(&(serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"))
         }
     }

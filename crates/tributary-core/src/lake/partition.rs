@@ -174,7 +174,7 @@ impl PartitionSpec {
                         "partition_by",
                         format!("unknown partition column `{name}`"),
                     );
-                    e = match closest(name, names.iter().copied().chain([UPDATED_DATE])) {
+                    e = match crate::suggest(name, names.iter().copied().chain([UPDATED_DATE])) {
                         Some(s) => e.with_help(format!("did you mean `{s}`?")),
                         None => e.with_help(format!(
                             "the input has columns {}, and `updated_date` can be derived",
@@ -335,15 +335,6 @@ fn is_partitionable(ty: &DataType) -> bool {
                 | DataType::Date32
                 | DataType::Date64
         )
-}
-
-/// The most similar candidate, if it is close enough to be a plausible typo.
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
 }
 
 /// A schema without `columns` (helper for sinks that report the file schema).

@@ -1,8 +1,8 @@
 //! Counters a CLI can show while a run progresses: cheap relaxed atomics behind one `Arc`.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::model::UnitKey;
 
@@ -95,14 +95,17 @@ impl SourceMetrics {
     }
 
     pub(crate) fn unit_threads(&self, unit: &UnitKey, n: u64) {
-        if let Ok(mut m) = self.per_unit.lock() {
-            *m.entry(unit.clone()).or_default() += n;
-        }
+        *self.lock_per_unit().entry(unit.clone()).or_default() += n;
     }
 
     /// Threads emitted per unit so far.
     pub fn threads_per_unit(&self) -> BTreeMap<UnitKey, u64> {
-        self.per_unit.lock().map(|m| m.clone()).unwrap_or_default()
+        self.lock_per_unit().clone()
+    }
+
+    /// A poisoned map is still the right count: each write is one addition.
+    fn lock_per_unit(&self) -> MutexGuard<'_, BTreeMap<UnitKey, u64>> {
+        self.per_unit.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The counters now.

@@ -31,7 +31,7 @@ mod walk;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -154,7 +154,7 @@ impl Inner {
         // A poisoned map is still the right map: a fresh pacer per call would turn pacing off.
         self.pacers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(page_id.to_string())
             .or_insert_with(|| Arc::new(Pacer::new(self.rate)))
             .clone()
@@ -543,20 +543,24 @@ pub struct Watermarks(Mutex<BTreeMap<UnitKey, DateTime<Utc>>>);
 
 impl Watermarks {
     fn set(&self, unit: &UnitKey, t: DateTime<Utc>) {
-        if let Ok(mut m) = self.0.lock() {
-            let e = m.entry(unit.clone()).or_insert(t);
-            *e = (*e).max(t);
-        }
+        let mut m = self.lock();
+        let e = m.entry(unit.clone()).or_insert(t);
+        *e = (*e).max(t);
     }
 
     /// The watermark of `unit`, once it is done.
     pub fn get(&self, unit: &UnitKey) -> Option<DateTime<Utc>> {
-        self.0.lock().ok().and_then(|m| m.get(unit).copied())
+        self.lock().get(unit).copied()
     }
 
     /// Every completed unit's watermark.
     pub fn all(&self) -> BTreeMap<UnitKey, DateTime<Utc>> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+        self.lock().clone()
+    }
+
+    /// A poisoned map is still the right map: each write is one `max`, never left half done.
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<UnitKey, DateTime<Utc>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -14,7 +14,7 @@
 //!   page that reached them. Equal times are kept: two threads can share a second.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -286,9 +286,12 @@ impl UnitWalk {
 
     /// Run-wide dedupe. Returns whether to emit; notes duplicates as a sign the listing moved.
     fn keep(&mut self, id: &str, time: Option<DateTime<Utc>>) -> bool {
-        let Ok(mut seen) = self.shared.seen.lock() else {
-            return true;
-        };
+        // A poisoned set is still the run's set: skipping it would emit duplicates.
+        let mut seen = self
+            .shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match seen.remember(id, time) {
             Sighting::New => {
                 if self.floor.is_some() {

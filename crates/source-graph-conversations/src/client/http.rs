@@ -90,115 +90,94 @@ impl Inner {
     ) -> Result<(T, CleanUrl), GraphError> {
         let mut attempts: u32 = 0;
         loop {
-            let waited = caller.pacer.acquire(Some(&self.app_gate)).await;
-            caller.probe.waited(waited);
-            SourceMetrics::add(&self.metrics.api_calls, 1);
-            caller.probe.api_call();
+            self.take_turn(caller).await;
             let failure = match self.attempt::<T>(caller, &url).await {
                 Ok(value) => return Ok((value, url)),
                 Err(f) => f,
             };
+            let class = classify(caller, &url, &failure)?;
+            if class == ErrorClass::ReduceData
+                && let Some(smaller) = self.shrink(caller, &url, &shrink)
+            {
+                // A smaller request is a different request: no backoff, and it does not use up
+                // the retry budget (halving ends at 1 anyway).
+                url = smaller;
+                continue;
+            }
             attempts += 1;
-            let class = match &failure {
-                Failure::Api(e) => e.class(),
-                Failure::Transport(_) => ErrorClass::Transient,
-                Failure::Decode {
-                    truncated: true, ..
-                } => ErrorClass::Transient,
-                Failure::Decode {
-                    message,
-                    truncated: false,
-                } => {
-                    return Err(GraphError::Decode {
-                        unit: caller.unit.clone(),
-                        url: url.to_string(),
-                        message: message.clone(),
-                    });
-                }
-            };
-            let unit = caller.unit.clone();
-            if let Failure::Api(error) = &failure {
-                match class {
-                    ErrorClass::Auth => {
-                        return Err(GraphError::Auth {
-                            unit,
-                            error: Box::new(error.clone()),
-                        });
-                    }
-                    ErrorClass::Permission => {
-                        return Err(GraphError::Permission {
-                            unit,
-                            error: Box::new(error.clone()),
-                        });
-                    }
-                    ErrorClass::PolicyBlock => {
-                        return Err(GraphError::PolicyBlock {
-                            unit,
-                            error: Box::new(error.clone()),
-                        });
-                    }
-                    ErrorClass::Fatal => {
-                        return Err(GraphError::Api {
-                            unit,
-                            url: url.to_string(),
-                            error: Box::new(error.clone()),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            if class == ErrorClass::ReduceData {
-                let limit = url.param("limit").and_then(|l| l.parse::<u32>().ok());
-                if let (Shrink::Limit, Some(limit)) = (&shrink, limit)
-                    && limit > 1
-                {
-                    let halved = (limit / 2).max(1);
-                    url = url.with_param("limit", &halved.to_string());
-                    SourceMetrics::add(&self.metrics.page_size_reductions, 1);
-                    SourceMetrics::add(&self.metrics.retries, 1);
-                    caller.probe.retry(Duration::ZERO, false);
-                    warn!(unit = %caller.label, from = limit, to = halved,
-                        "Graph asked to reduce the amount of data; halving the page size");
-                    // A smaller request is a different request: no backoff, and it does not
-                    // use up the retry budget (halving ends at 1 anyway).
-                    attempts -= 1;
-                    continue;
-                }
-            }
             if attempts > self.retry.max_retries {
                 return Err(GraphError::RetriesExhausted {
-                    unit,
+                    unit: caller.unit.clone(),
                     url: url.to_string(),
                     attempts,
                     last: failure.describe(),
                 });
             }
-            let throttle = class == ErrorClass::Throttle;
-            let delay = self.retry.backoff(attempts, throttle);
-            if throttle {
-                SourceMetrics::add(&self.metrics.throttles, 1);
-                // Everyone on this Page (or, for an app-level throttle, every Page) waits,
-                // not just this unit, and the controller lowers its rate.
-                match &failure {
-                    Failure::Api(e) if is_app_throttle_code(e.code) => {
-                        self.app_gate.on_throttle(delay);
-                    }
-                    _ => caller.pacer.on_throttle(delay),
-                }
-            }
-            SourceMetrics::add(&self.metrics.retries, 1);
-            caller.probe.retry(delay, throttle);
-            warn!(
-                unit = %caller.label,
-                url = %url,
-                attempt = attempts,
-                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %failure.describe(),
-                "{} from Graph; retrying",
-                if throttle { "throttled" } else { "retryable error" }
-            );
-            tokio::time::sleep(delay).await;
+            self.back_off(caller, &url, attempts, class, &failure).await;
         }
+    }
+
+    /// Waits for the app-wide gate and the Page's pacer, then counts the call: every request
+    /// sent, retries included, goes through here.
+    async fn take_turn(&self, caller: &Caller<'_>) {
+        let waited = caller.pacer.acquire(Some(&self.app_gate)).await;
+        caller.probe.waited(waited);
+        SourceMetrics::add(&self.metrics.api_calls, 1);
+        caller.probe.api_call();
+    }
+
+    /// On "reduce the amount of data", the URL with its `limit` halved, if it may be rewritten
+    /// and is above 1 (`None`: retry it as it is).
+    fn shrink(&self, caller: &Caller<'_>, url: &CleanUrl, shrink: &Shrink) -> Option<CleanUrl> {
+        let limit = url.param("limit").and_then(|l| l.parse::<u32>().ok());
+        let (Shrink::Limit, Some(limit)) = (shrink, limit) else {
+            return None;
+        };
+        if limit <= 1 {
+            return None;
+        }
+        let halved = (limit / 2).max(1);
+        SourceMetrics::add(&self.metrics.page_size_reductions, 1);
+        SourceMetrics::add(&self.metrics.retries, 1);
+        caller.probe.retry(Duration::ZERO, false);
+        warn!(unit = %caller.label, from = limit, to = halved,
+            "Graph asked to reduce the amount of data; halving the page size");
+        Some(url.with_param("limit", &halved.to_string()))
+    }
+
+    /// Waits before the next attempt. A throttle makes everyone on this Page (or, for an
+    /// app-level throttle, every Page) wait, not just this unit, and lowers the rate.
+    async fn back_off(
+        &self,
+        caller: &Caller<'_>,
+        url: &CleanUrl,
+        attempts: u32,
+        class: ErrorClass,
+        failure: &Failure,
+    ) {
+        let throttle = class == ErrorClass::Throttle;
+        let delay = self.retry.backoff(attempts, throttle);
+        if throttle {
+            SourceMetrics::add(&self.metrics.throttles, 1);
+            match failure {
+                Failure::Api(e) if is_app_throttle_code(e.code) => {
+                    self.app_gate.on_throttle(delay);
+                }
+                _ => caller.pacer.on_throttle(delay),
+            }
+        }
+        SourceMetrics::add(&self.metrics.retries, 1);
+        caller.probe.retry(delay, throttle);
+        warn!(
+            unit = %caller.label,
+            url = %url,
+            attempt = attempts,
+            wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %failure.describe(),
+            "{} from Graph; retrying",
+            if throttle { "throttled" } else { "retryable error" }
+        );
+        tokio::time::sleep(delay).await;
     }
 
     async fn attempt<T: DeserializeOwned + Send + 'static>(
@@ -295,6 +274,53 @@ impl Inner {
                 "app usage near its limit; pausing every Page"
             );
         }
+    }
+}
+
+/// The class of a failed attempt, or the unit's error when no retry can fix it: a body that
+/// does not decode (and is not cut off), or an auth, permission, policy or fatal API error.
+fn classify(
+    caller: &Caller<'_>,
+    url: &CleanUrl,
+    failure: &Failure,
+) -> Result<ErrorClass, GraphError> {
+    let error = match failure {
+        Failure::Api(e) => e,
+        Failure::Transport(_)
+        | Failure::Decode {
+            truncated: true, ..
+        } => return Ok(ErrorClass::Transient),
+        Failure::Decode {
+            message,
+            truncated: false,
+        } => {
+            return Err(GraphError::Decode {
+                unit: caller.unit.clone(),
+                url: url.to_string(),
+                message: message.clone(),
+            });
+        }
+    };
+    let unit = caller.unit.clone();
+    match error.class() {
+        ErrorClass::Auth => Err(GraphError::Auth {
+            unit,
+            error: Box::new(error.clone()),
+        }),
+        ErrorClass::Permission => Err(GraphError::Permission {
+            unit,
+            error: Box::new(error.clone()),
+        }),
+        ErrorClass::PolicyBlock => Err(GraphError::PolicyBlock {
+            unit,
+            error: Box::new(error.clone()),
+        }),
+        ErrorClass::Fatal => Err(GraphError::Api {
+            unit,
+            url: url.to_string(),
+            error: Box::new(error.clone()),
+        }),
+        class => Ok(class),
     }
 }
 

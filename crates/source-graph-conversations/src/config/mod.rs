@@ -3,6 +3,8 @@
 //! Deserialization only checks shapes; [`GraphConversationsConfig::validate`] checks meaning
 //! (names, ranges, the 20-message cap) and turns the table into client options, without I/O.
 
+mod pages;
+
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -12,6 +14,10 @@ use crate::client::{
     self, DEFAULT_MESSAGE_FIELDS, DEFAULT_THREAD_FIELDS, Folder, KNOWN_MESSAGE_FIELDS,
     KNOWN_THREAD_FIELDS, MAX_DETAILED_MESSAGES, Platform,
 };
+
+pub(crate) use pages::is_page_id;
+pub use pages::{PageEntry, PageWithToken, Pages};
+use pages::{PagesSchema, page_accesses, read_pages_file};
 
 /// Default `base_url`.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -176,114 +182,6 @@ pub struct GraphConversationsConfig {
     pub max_pages_per_unit: Option<u64>,
 }
 
-/// The Page ids in `path`: one per line, or a CSV with an `id`/`page_id` column.
-fn read_pages_file(path: &str) -> Result<Vec<String>, BuildError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        BuildError::at("pages_file", format!("cannot read `{path}`: {e}"))
-            .with_help("give a path to a file with one Page id per line")
-    })?;
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .peekable();
-    let column = match lines.peek() {
-        Some(header) if header.contains(',') => {
-            let header: Vec<&str> = header
-                .split(',')
-                .map(|h| h.trim().trim_matches('"'))
-                .collect();
-            let Some(col) = header.iter().position(|h| *h == "id" || *h == "page_id") else {
-                return Err(BuildError::at(
-                    "pages_file",
-                    format!(
-                        "`{path}` looks like a CSV but its header has no `id` or `page_id` column"
-                    ),
-                ));
-            };
-            lines.next();
-            col
-        }
-        _ => 0,
-    };
-    let ids: Vec<String> = lines
-        .map(|l| {
-            l.split(',')
-                .nth(column)
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"')
-                .to_owned()
-        })
-        .collect();
-    if ids.is_empty() {
-        return Err(BuildError::at(
-            "pages_file",
-            format!("`{path}` lists no Page ids"),
-        ));
-    }
-    Ok(ids)
-}
-
-/// `pages`: a list of entries, or `"all"` (discovered from `GET /me/accounts`).
-#[derive(Debug)]
-pub enum Pages {
-    /// Listed in the file (or `pages_file`).
-    List(Vec<PageEntry>),
-    /// Every Page the token manages.
-    All,
-}
-
-impl Default for Pages {
-    fn default() -> Self {
-        Pages::List(Vec::new())
-    }
-}
-
-impl<'de> Deserialize<'de> for Pages {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Pages;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of Page ids (or `{ id, access_token }` tables), or \"all\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pages, E> {
-                if v == "all" {
-                    return Ok(Pages::All);
-                }
-                // The value is not echoed: a token pasted in the wrong place must not be shown.
-                Err(E::custom(
-                    "`pages` is a list of Page ids, or \"all\" for every Page of the token",
-                ))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Pages, A::Error> {
-                Vec::<PageEntry>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-                    .map(Pages::List)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The JSON Schema of `pages` (the type itself has a hand-written deserializer).
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum PagesSchema {
-    /// Every Page of the token.
-    All(AllPages),
-    /// Page ids, or tables with their own token.
-    List(Vec<PageEntry>),
-}
-
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-enum AllPages {
-    #[serde(rename = "all")]
-    All,
-}
-
 /// Page tasks Meta lists on `/me/accounts`.
 pub const KNOWN_TASKS: &[&str] = &[
     "ADVERTISE",
@@ -315,27 +213,6 @@ pub(crate) struct Discovery {
     pub exclude: Vec<String>,
     /// Tasks a Page must list to be read (uppercase).
     pub require_tasks: Vec<String>,
-}
-
-/// One entry of `pages`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum PageEntry {
-    /// A Page id using the top-level `access_token`.
-    Id(String),
-    /// A Page with its own token.
-    WithToken(PageWithToken),
-}
-
-/// `{ id = "...", access_token = "..." }`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PageWithToken {
-    /// Page id.
-    pub id: String,
-    /// This Page's access token.
-    #[schemars(with = "String")]
-    pub access_token: SecretString,
 }
 
 /// `messages = { max = 20, fields = [...] }`.
@@ -437,6 +314,50 @@ impl GraphConversationsConfig {
     /// Checks everything that can be checked without I/O.
     pub(crate) fn validate(mut self) -> Result<Validated, BuildError> {
         let embedded = self.base_url == EMBEDDED;
+        self.check_endpoint(embedded)?;
+        let platforms = parse_names(
+            &self.platforms,
+            "platforms",
+            Platform::parse,
+            &["messenger", "instagram"],
+        )?;
+        let folders = parse_names(
+            &self.folders,
+            "folders",
+            Folder::parse,
+            &["inbox", "other", "page_done", "spam"],
+        )?;
+        self.check_fields()?;
+        let messages = self.messages_request()?;
+        self.check_limits()?;
+
+        let shared = self
+            .access_token
+            .take()
+            .filter(|t| !t.expose_secret().is_empty())
+            .or_else(|| embedded.then(|| SecretString::from(EMBEDDED_TOKEN)));
+        let (discovery, listed) = self.listed_pages(shared.clone())?;
+        let pages = page_accesses(listed, shared)?;
+
+        let options = self.client_options(embedded);
+        let request = self.conversations_request(pages, &platforms, &folders, messages);
+        Ok(Validated {
+            base_url: (!embedded).then_some(self.base_url),
+            options,
+            messages_requested: request.messages.is_some(),
+            request,
+            platforms,
+            folders,
+            fields: self.fields,
+            mode: self.mode,
+            discovery,
+            concurrency: self.concurrency,
+        })
+    }
+
+    /// The origin must be safe to send tokens to and the version must fit in a URL path, or
+    /// every request would fail the same way at run time.
+    fn check_endpoint(&self, embedded: bool) -> Result<(), BuildError> {
         if !embedded {
             client::secure::check_base_url(&self.base_url)
                 .map_err(|m| BuildError::at("base_url", m))?;
@@ -453,20 +374,11 @@ impl GraphConversationsConfig {
             )
             .with_help("use a version like `v25.0`"));
         }
+        Ok(())
+    }
 
-        let platforms = parse_names(
-            &self.platforms,
-            "platforms",
-            Platform::parse,
-            &["messenger", "instagram"],
-        )?;
-        let folders = parse_names(
-            &self.folders,
-            "folders",
-            Folder::parse,
-            &["inbox", "other", "page_done", "spam"],
-        )?;
-
+    /// Thread fields must be ones with a column; `messages` has its own table.
+    fn check_fields(&self) -> Result<(), BuildError> {
         if self.fields.is_empty() {
             return Err(BuildError::at("fields", "no fields requested")
                 .with_help("remove `fields` to get the default set"));
@@ -480,39 +392,47 @@ impl GraphConversationsConfig {
             }
             check_known(f, KNOWN_THREAD_FIELDS, "fields", "a UnifiedThread field")?;
         }
-        let messages = match &self.messages {
-            None => None,
-            Some(m) => {
-                if m.max == 0 || m.max > MAX_DETAILED_MESSAGES {
-                    return Err(BuildError::at(
-                        "messages.max",
-                        format!("{} is out of range: 1 to {MAX_DETAILED_MESSAGES}", m.max),
-                    )
-                    .with_help(
-                        "the Graph API serves message details only for the 20 newest messages of a \
-                         conversation; older ones cannot be read through this edge",
-                    ));
-                }
-                if m.fields.is_empty() {
-                    return Err(BuildError::at(
-                        "messages.fields",
-                        "no message fields requested",
-                    ));
-                }
-                for f in &m.fields {
-                    check_known(
-                        f,
-                        KNOWN_MESSAGE_FIELDS,
-                        "messages.fields",
-                        "a message field with a column",
-                    )?;
-                }
-                Some(client::MessagesRequest {
-                    max: m.max,
-                    fields: m.fields.clone(),
-                })
-            }
+        Ok(())
+    }
+
+    /// `messages`, within what Graph serves (the 20 newest, fields with a column).
+    fn messages_request(&self) -> Result<Option<client::MessagesRequest>, BuildError> {
+        let Some(m) = &self.messages else {
+            return Ok(None);
         };
+        if m.max == 0 || m.max > MAX_DETAILED_MESSAGES {
+            return Err(BuildError::at(
+                "messages.max",
+                format!("{} is out of range: 1 to {MAX_DETAILED_MESSAGES}", m.max),
+            )
+            .with_help(
+                "the Graph API serves message details only for the 20 newest messages of a \
+                 conversation; older ones cannot be read through this edge",
+            ));
+        }
+        if m.fields.is_empty() {
+            return Err(BuildError::at(
+                "messages.fields",
+                "no message fields requested",
+            ));
+        }
+        for f in &m.fields {
+            check_known(
+                f,
+                KNOWN_MESSAGE_FIELDS,
+                "messages.fields",
+                "a message field with a column",
+            )?;
+        }
+        Ok(Some(client::MessagesRequest {
+            max: m.max,
+            fields: m.fields.clone(),
+        }))
+    }
+
+    /// Numbers the client would choke on (a zero page, a negative rate, a non-finite wait)
+    /// and an empty `user_id` are refused here, with the key named.
+    fn check_limits(&self) -> Result<(), BuildError> {
         if self.page_size == 0 {
             return Err(BuildError::at("page_size", "must be at least 1"));
         }
@@ -540,14 +460,17 @@ impl GraphConversationsConfig {
         {
             return Err(BuildError::at("user_id", "is empty"));
         }
+        Ok(())
+    }
 
-        let shared = self
-            .access_token
-            .take()
-            .filter(|t| !t.expose_secret().is_empty())
-            .or_else(|| embedded.then(|| SecretString::from(EMBEDDED_TOKEN)));
+    /// Either `pages = "all"` (with what narrows it) or the Pages listed in `pages` and
+    /// `pages_file`; the keys of one form are refused with the other.
+    fn listed_pages(
+        &mut self,
+        shared: Option<SecretString>,
+    ) -> Result<(Option<Discovery>, Vec<PageEntry>), BuildError> {
         let (discovery, mut listed) = match std::mem::take(&mut self.pages) {
-            Pages::All => (Some(self.discovery(shared.clone())?), Vec::new()),
+            Pages::All => (Some(self.discovery(shared)?), Vec::new()),
             Pages::List(list) => {
                 if !self.exclude_pages.is_empty() {
                     return Err(BuildError::at(
@@ -574,41 +497,21 @@ impl GraphConversationsConfig {
                 "list Page ids, e.g. pages = [\"104857600000001\"], or name a `pages_file`",
             ));
         }
-        let mut pages = Vec::with_capacity(listed.len());
-        for (i, entry) in listed.into_iter().enumerate() {
-            let (id, token) = match entry {
-                PageEntry::Id(id) => (id, shared.clone()),
-                PageEntry::WithToken(p) => (p.id, Some(p.access_token)),
-            };
-            if !is_page_id(&id) {
-                return Err(BuildError::at(
-                    format!("pages[{i}]"),
-                    format!("`{id}` is not a Page id"),
-                ));
-            }
-            if pages.iter().any(|p: &client::PageAccess| p.page_id == id) {
-                return Err(BuildError::at(
-                    format!("pages[{i}]"),
-                    format!("page `{id}` is listed twice"),
-                ));
-            }
-            let Some(token) = token.filter(|t| !t.expose_secret().is_empty()) else {
-                return Err(BuildError::at("access_token", format!("no access token for page `{id}`"))
-                    .with_help("set `access_token = \"${FB_PAGE_TOKEN}\"` or give the page its own `{ id, access_token }`"));
-            };
-            pages.push(client::PageAccess {
-                page_id: id,
-                access_token: token,
-            });
-        }
+        Ok((discovery, listed))
+    }
 
+    /// The client's options: origin, version, credentials, pacing, retries, timeout.
+    fn client_options(&mut self, embedded: bool) -> client::ClientOptions {
         let mut options = client::ClientOptions::new(if embedded {
             DEFAULT_BASE_URL.to_string()
         } else {
             self.base_url.clone()
         });
-        options.api_version = self.api_version;
-        options.app_secret = self.app_secret.filter(|s| !s.expose_secret().is_empty());
+        options.api_version = std::mem::take(&mut self.api_version);
+        options.app_secret = self
+            .app_secret
+            .take()
+            .filter(|s| !s.expose_secret().is_empty());
         options.requests_per_second_per_page = self.requests_per_second_per_page;
         options.retry = client::RetryPolicy {
             max_retries: self.max_retries,
@@ -616,31 +519,30 @@ impl GraphConversationsConfig {
             max_backoff: std::time::Duration::from_secs_f64(self.max_backoff_secs),
         };
         options.timeout = std::time::Duration::from_secs_f64(self.timeout_secs);
+        options
+    }
 
+    /// What to read: the Pages with the platforms, folders, fields and paging settings.
+    fn conversations_request(
+        &mut self,
+        pages: Vec<client::PageAccess>,
+        platforms: &[Platform],
+        folders: &[Folder],
+        messages: Option<client::MessagesRequest>,
+    ) -> client::ConversationsRequest {
         let concurrency = self.concurrency.unwrap_or_else(|| {
             (pages.len() * DEFAULT_UNITS_PER_PAGE).clamp(1, DEFAULT_MAX_CONCURRENCY)
         });
         let mut request = client::ConversationsRequest::new(pages);
-        request.platforms = platforms.clone();
-        request.folders = folders.clone();
-        request.user_id = self.user_id;
+        request.platforms = platforms.to_vec();
+        request.folders = folders.to_vec();
+        request.user_id = self.user_id.take();
         request.fields = self.fields.clone();
         request.messages = messages;
         request.page_size = self.page_size;
         request.concurrency = concurrency;
         request.max_pages_per_unit = self.max_pages_per_unit;
-        Ok(Validated {
-            base_url: (!embedded).then_some(self.base_url),
-            options,
-            messages_requested: request.messages.is_some(),
-            request,
-            platforms,
-            folders,
-            fields: self.fields,
-            mode: self.mode,
-            discovery,
-            concurrency: self.concurrency,
-        })
+        request
     }
 
     /// `pages = "all"`: checks the keys that narrow it.
@@ -695,14 +597,6 @@ impl GraphConversationsConfig {
             require_tasks,
         })
     }
-}
-
-/// Page ids are digits in practice; letters, `_` and `.` are let through for test doubles.
-pub(crate) fn is_page_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
 fn parse_names<T: PartialEq>(
@@ -930,43 +824,5 @@ messages = { max = 5 }"#,
         assert!(!dbg.contains("SECRET"), "{dbg}");
         let v = c.validate().unwrap();
         assert!(!format!("{v:?}").contains("SECRET"));
-    }
-}
-
-#[cfg(test)]
-mod pages_file_tests {
-    use super::read_pages_file;
-
-    fn file(text: &str) -> tempfile::NamedTempFile {
-        let f = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(f.path(), text).unwrap();
-        f
-    }
-
-    #[test]
-    fn reads_a_newline_list_with_comments() {
-        let f = file("# pages\n104857600000001\n\n 104857600000002 \n");
-        let ids = read_pages_file(f.path().to_str().unwrap()).unwrap();
-        assert_eq!(ids, ["104857600000001", "104857600000002"]);
-    }
-
-    #[test]
-    fn reads_the_id_column_of_a_csv() {
-        let f = file("name,page_id\n\"Café\",104857600000001\nShop,104857600000002\n");
-        let ids = read_pages_file(f.path().to_str().unwrap()).unwrap();
-        assert_eq!(ids, ["104857600000001", "104857600000002"]);
-    }
-
-    #[test]
-    fn a_csv_without_an_id_column_or_a_missing_file_is_a_build_error() {
-        let f = file("name,url\nx,y\n");
-        let e = read_pages_file(f.path().to_str().unwrap()).unwrap_err();
-        assert_eq!(e.key.as_deref(), Some("pages_file"));
-        assert!(
-            read_pages_file("/nonexistent/pages.txt")
-                .unwrap_err()
-                .message
-                .contains("cannot read")
-        );
     }
 }

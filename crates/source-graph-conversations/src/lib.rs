@@ -57,7 +57,7 @@
 //!   The plugin reads the stored watermarks from the run's checkpoint (`[pipeline] state`) under
 //!   the unit key `"<page_id>/<platform>/<folder>"` and records new ones for units read to the
 //!   end, in both modes (a `full` run leaves watermarks an incremental run can start from); see
-//!   `source::Incremental` for the exactly-once rule at the watermark.
+//!   `Incremental` in `source/incremental.rs` for the exactly-once rule at the watermark.
 //!
 //! - `pages = "all"`: the Pages come from `GET /me/accounts` (every `paging.next`) with the
 //!   configured user or system-user token, at `open`/`check` time (build stays pure, so

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use super::model::UnitKey;
 
@@ -105,7 +105,7 @@ impl SourceMetrics {
 
     /// A poisoned map is still the right count: each write is one addition.
     fn lock_per_unit(&self) -> MutexGuard<'_, BTreeMap<UnitKey, u64>> {
-        self.per_unit.lock().unwrap_or_else(PoisonError::into_inner)
+        tributary_core::sync::lock(&self.per_unit)
     }
 
     /// The counters now.

@@ -31,7 +31,7 @@ mod walk;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -152,9 +152,7 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn pacer(&self, page_id: &str) -> Arc<Pacer> {
         // A poisoned map is still the right map: a fresh pacer per call would turn pacing off.
-        self.pacers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        tributary_core::sync::lock(&self.pacers)
             .entry(page_id.to_string())
             .or_insert_with(|| Arc::new(Pacer::new(self.rate)))
             .clone()
@@ -560,7 +558,7 @@ impl Watermarks {
 
     /// A poisoned map is still the right map: each write is one `max`, never left half done.
     fn lock(&self) -> MutexGuard<'_, BTreeMap<UnitKey, DateTime<Utc>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        tributary_core::sync::lock(&self.0)
     }
 }
 

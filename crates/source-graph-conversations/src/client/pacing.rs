@@ -53,7 +53,7 @@
 //! a 4/s client against a 2/s sliding window is throttled at most 4 times in 30 calls).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -133,7 +133,7 @@ impl Pacer {
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state is a few numbers updated in single assignments: a panic elsewhere cannot
         // leave it inconsistent, and pacing must never be switched off by one.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        tributary_core::sync::lock(&self.state)
     }
 
     /// Waits for this Page's next send slot (and then for `app`'s, if given), records the send

@@ -14,7 +14,7 @@
 //!   page that reached them. Equal times are kept: two threads can share a second.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -287,11 +287,7 @@ impl UnitWalk {
     /// Run-wide dedupe. Returns whether to emit; notes duplicates as a sign the listing moved.
     fn keep(&mut self, id: &str, time: Option<DateTime<Utc>>) -> bool {
         // A poisoned set is still the run's set: skipping it would emit duplicates.
-        let mut seen = self
-            .shared
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut seen = tributary_core::sync::lock(&self.shared.seen);
         match seen.remember(id, time) {
             Sighting::New => {
                 if self.floor.is_some() {

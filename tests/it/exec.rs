@@ -231,6 +231,70 @@ fn exec_transform_that_hangs_is_killed_after_its_timeout_and_reaped() {
     panic!("the hung child {pid} is still there: {stat}");
 }
 
+/// Ctrl-C and SIGTERM reach the child: tributary stops it, reaps it (no zombie), exits 1 and
+/// commits nothing.
+#[test]
+fn an_interrupt_stops_and_reaps_the_exec_child_and_commits_nothing() {
+    use std::io::{BufRead, BufReader};
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "{SOURCE}\n[transforms.step]\ntype = \"exec\"\ninputs = [\"pages\"]\n{}\n\
+                 env = {{ PID_FILE = \"{}\" }}\n\n[sinks.lake]\ntype = \"ndjson\"\n\
+                 inputs = [\"step\"]\npath = \"{}\"\n",
+                command("hang.py"),
+                dir.path().join("pid").display(),
+                lake.display()
+            ),
+        )
+        .unwrap();
+        let mut child = tributary()
+            .arg("run")
+            .arg(&file)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // The child is running (and has written its pid) once it says it hangs.
+        for line in lines.by_ref() {
+            if line.unwrap().contains("hang: waiting forever") {
+                break;
+            }
+        }
+        let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        let code = child.wait().unwrap().code();
+        assert_eq!(code, Some(1), "{signal}: {rest:?}");
+        assert!(
+            rest.iter()
+                .any(|l| l.contains("nothing from this run was committed")),
+            "{signal}: {rest:?}"
+        );
+        // tributary has exited: its child is gone, neither running nor a zombie.
+        let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
+        let mut gone = false;
+        for _ in 0..20 {
+            if !proc.exists() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        assert!(gone, "{signal}: the child {pid} is still there: {stat}");
+        assert!(committed_ndjson(&lake).is_empty(), "{signal}");
+    }
+}
+
 #[test]
 fn exec_transform_with_the_wrong_schema_names_the_column() {
     fails_and_commits_nothing(

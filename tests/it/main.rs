@@ -1,6 +1,9 @@
 //! End-to-end tests: the `tributary` command line as a user runs it, real processes, real HTTP
 //! to the emulator on 127.0.0.1, output read back by tools nobody here wrote.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod all_pages;
 mod azure_state;
 mod cli;
@@ -113,6 +116,7 @@ pub struct Emu {
 }
 
 impl Emu {
+    /// Starts the emulator with `config` on a runtime of its own.
     pub fn start(config: EmulatorConfig) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -123,10 +127,12 @@ impl Emu {
         Self { rt, emu: Some(emu) }
     }
 
+    /// The running emulator (its URL, stats, admin calls).
     pub fn get(&self) -> &RunningEmulator {
         self.emu.as_ref().unwrap()
     }
 
+    /// Conversation-list calls served so far.
     pub fn list_calls(&self) -> u64 {
         self.get()
             .stats()

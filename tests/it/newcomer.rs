@@ -343,7 +343,7 @@ fn progress_shows_units_done_of_the_total_and_the_time_elapsed() {
         "{} run --progress always demo.toml",
         env!("CARGO_BIN_EXE_tributary-cli")
     );
-    let out = std::process::Command::new("script")
+    let out = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .current_dir(dir.path())
         .env("COLUMNS", "160")

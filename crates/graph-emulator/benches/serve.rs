@@ -13,6 +13,9 @@
 //!
 //! No timed assertions: it prints numbers.
 
+// Benchmark code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use graph_emulator::{EmulatorConfig, MessageCount, ThreadCount};

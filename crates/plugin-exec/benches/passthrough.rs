@@ -6,6 +6,9 @@
 //! Each case pushes `ROWS` threads in batches of 8,192 through the transform as the runtime does
 //! (`start`, `push`, `flush`), three times; the median run is reported.
 
+// Benchmark code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
@@ -83,7 +86,7 @@ fn main() {
             let exec = ExecTransformPlugin::build(
                 config,
                 &input(&batch),
-                &BuildContext::new("bench", "transforms", "pass"),
+                &BuildContext::transform("bench", "pass"),
             )
             .expect("build");
             let (out, secs) = rt.block_on(through(exec.as_ref(), &batch, n));
@@ -95,7 +98,7 @@ fn main() {
             let filter = Filter::build(
                 config,
                 &input(&batch),
-                &BuildContext::new("bench", "transforms", "f"),
+                &BuildContext::transform("bench", "f"),
             )
             .expect("build");
             let (_, secs) = rt.block_on(through(filter.as_ref(), &batch, n));

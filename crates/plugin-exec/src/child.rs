@@ -24,6 +24,7 @@ use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tributary_core::RunError;
+use tributary_core::component::{ComponentId, Kind};
 use tributary_core::plugin::RunContext;
 
 use arrow::record_batch::RecordBatch;
@@ -67,8 +68,8 @@ enum Exit {
 
 impl Child {
     /// Starts `spec` for component `section.ID` of the run in `ctx`.
-    pub fn spawn(spec: &ProcessSpec, section: &str, ctx: &RunContext) -> Result<Self, RunError> {
-        let component = ctx.component(section);
+    pub fn spawn(spec: &ProcessSpec, kind: Kind, ctx: &RunContext) -> Result<Self, RunError> {
+        let component = ComponentId::new(kind, &ctx.id).to_string();
         let label = spec.label();
         let mut cmd = Command::new(&spec.command[0]);
         cmd.args(&spec.command[1..])

@@ -520,7 +520,7 @@ output = [{ name = "n", type = "int64" }, { name = "at", type = "Timestamp(ms, \
 
     #[test]
     fn the_child_inherits_only_the_named_variables_and_no_secret_on_its_command_line() {
-        let ctx = BuildContext::new("p", "transforms", "t").with_dir("/pipelines");
+        let ctx = BuildContext::transform("p", "t").with_dir("/pipelines");
         let env = BTreeMap::from([("API_KEY".to_owned(), "s3cr3t-value".to_owned())]);
         let inherited = |name: &str| match name {
             "PATH" => Some("/usr/bin".to_owned()),

@@ -11,6 +11,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
 use tributary_core::RunError;
+use tributary_core::component::{ComponentId, Kind};
 use tributary_core::plugin::{RunContext, Sink, SinkReport};
 
 use crate::child::Child;
@@ -64,13 +65,13 @@ impl Sink for ExecSink {
         Box::pin(async move {
             if ctx.dry_run {
                 // A dry run writes nothing, and the child is what writes: it is not started.
-                tracing::info!(sink = %ctx.component("sinks"), command = %self.spec.label(), "dry run: the exec sink's child is not started");
+                tracing::info!(sink = %ComponentId::sink(&ctx.id), command = %self.spec.label(), "dry run: the exec sink's child is not started");
                 self.dry_run = true;
                 return Ok(());
             }
-            let mut child = Child::spawn(&self.spec, "sinks", ctx)?;
+            let mut child = Child::spawn(&self.spec, Kind::Sink, ctx)?;
             child.log_stdout(self.spec.secrets.clone());
-            let encoder = Encoder::new(&self.schema, &metadata(ctx, "sinks"))?;
+            let encoder = Encoder::new(&self.schema, &metadata(ctx, Kind::Sink))?;
             self.child = Some(child);
             self.encoder = Some(encoder);
             Ok(())

@@ -16,6 +16,7 @@ use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc};
 use tributary_core::RunError;
+use tributary_core::component::{ComponentId, Kind};
 use tributary_core::plugin::{RunContext, Transform};
 
 use crate::child::{Child, Output};
@@ -67,8 +68,8 @@ impl ExecTransform {
     }
 
     fn spawn(&self, ctx: &RunContext) -> Result<Io, RunError> {
-        let mut child = Child::spawn(&self.spec, "transforms", ctx)?;
-        let encoder = Encoder::new(&self.input, &metadata(ctx, "transforms"))?;
+        let mut child = Child::spawn(&self.spec, Kind::Transform, ctx)?;
+        let encoder = Encoder::new(&self.input, &metadata(ctx, Kind::Transform))?;
         let (tx, output) = mpsc::channel(OUTPUT_BUFFER);
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(read_output(Decoder::new(stdout, self.output.clone()), tx));
@@ -83,9 +84,12 @@ impl ExecTransform {
 }
 
 /// The run's identity, as schema metadata of the input stream.
-pub fn metadata(ctx: &RunContext, section: &str) -> Vec<(&'static str, String)> {
+pub fn metadata(ctx: &RunContext, kind: Kind) -> Vec<(&'static str, String)> {
     vec![
-        (protocol::META_COMPONENT, ctx.component(section)),
+        (
+            protocol::META_COMPONENT,
+            ComponentId::new(kind, &ctx.id).to_string(),
+        ),
         (protocol::META_PIPELINE, ctx.pipeline.clone()),
         (protocol::META_RUN_ID, ctx.run_id.clone()),
         (

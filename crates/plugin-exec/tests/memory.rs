@@ -4,6 +4,9 @@
 //!
 //! Its own test binary, so the peak resident set (`VmHWM`) is this test's alone.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, StringArray};
@@ -56,12 +59,8 @@ async fn memory_stays_flat_over_1m_rows_through_a_pass_through_child() {
         schema: schema.clone(),
         domains: Vec::new(),
     };
-    let transform = ExecTransformPlugin::build(
-        config,
-        &input,
-        &BuildContext::new("t", "transforms", "pass"),
-    )
-    .unwrap();
+    let transform =
+        ExecTransformPlugin::build(config, &input, &BuildContext::transform("t", "pass")).unwrap();
     transform
         .start(&RunContext::for_test("pass"))
         .await

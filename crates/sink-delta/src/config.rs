@@ -1,7 +1,7 @@
 //! `DeltaConfig`: the `[sinks.ID]` table of `type = "delta"`.
 
 use serde::{Deserialize, Serialize};
-use tributary_core::lake::{ByteSize, StoreOptions};
+use tributary_lake::{ByteSize, StoreOptions};
 
 /// Default zstd level (zstd's own default).
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;

@@ -70,6 +70,6 @@ impl SinkPlugin for Delta {
         input: &BuildInput,
         _ctx: &BuildContext,
     ) -> Result<Box<dyn Sink>, BuildError> {
-        Ok(Box::new(sink::delta_sink(config, input)?))
+        Ok(Box::new(delta_sink(config, input)?))
     }
 }

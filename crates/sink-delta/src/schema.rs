@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
-use tributary_core::lake::partition::{UPDATED_DATE, UPDATED_TIME};
+use tributary_lake::partition::{UPDATED_DATE, UPDATED_TIME};
 
 /// The Arrow type Delta stores for `ty`: Delta has only microsecond timestamps (`timestamp` is
 /// UTC, `timestamp_ntz` has no zone), so every timestamp becomes microseconds; everything else is

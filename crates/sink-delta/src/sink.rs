@@ -7,9 +7,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::future::BoxFuture;
-use tributary_core::lake::PartitionSpec;
 use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport};
 use tributary_core::{BuildError, RunError};
+use tributary_lake::PartitionSpec;
 
 use crate::config::{Compression, DeltaConfig, MERGE_KEY, MERGE_ORDER, Mode};
 use crate::plan::{DeltaPlan, KIND};

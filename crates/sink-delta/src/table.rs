@@ -10,8 +10,8 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde::{Deserialize, Serialize};
-use tributary_core::lake::{StoreOptions, TargetSpec};
 use tributary_core::{BuildError, RunError};
+use tributary_lake::{StoreOptions, TargetSpec};
 use url::Url;
 
 /// A validated table location. Serializable: it is part of a commit plan (no secrets in it:

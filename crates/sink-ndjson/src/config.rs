@@ -2,14 +2,14 @@
 
 use serde::Deserialize;
 use tributary_core::BuildError;
-use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
+use tributary_lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
 
 /// Default gzip level (zlib's default: the usual speed/size balance).
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 /// Default zstd level (zstd's own default).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// Default cap on files open at once (see `max_open_files`).
-pub const DEFAULT_MAX_OPEN_FILES: usize = tributary_core::lake::writer::DEFAULT_MAX_OPEN_FILES;
+pub const DEFAULT_MAX_OPEN_FILES: usize = tributary_lake::writer::DEFAULT_MAX_OPEN_FILES;
 /// Default `target_file_size` (bytes as stored, i.e. after compression).
 pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(256 << 20);
 

@@ -12,9 +12,9 @@ use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use tokio::io::AsyncWriteExt;
-use tributary_core::lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
 use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
+use tributary_lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
 
 use crate::config::{Codec, NdjsonConfig};
 

@@ -17,6 +17,9 @@
 //!   excluded. Peak memory is the child's `VmHWM`; "over pool" subtracts the RSS measured after
 //!   loading the pool, i.e. what the writer itself held at its peak.
 
+// Benchmark code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/it/data.rs"]
 mod data;
 

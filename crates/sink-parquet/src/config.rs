@@ -1,7 +1,7 @@
 //! `ParquetConfig`: the `[sinks.ID]` table of `type = "parquet"`.
 
 use serde::Deserialize;
-use tributary_core::lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
+use tributary_lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
 
 /// Default zstd level: 3 is zstd's own default — most of the ratio of higher levels at a
 /// fraction of their CPU cost.
@@ -13,7 +13,7 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = 65_536;
 /// memory bound when rows are large.
 pub const ROW_GROUP_MAX_BYTES: usize = 64 << 20;
 /// Default cap on files open at once (see `max_open_files`).
-pub const DEFAULT_MAX_OPEN_FILES: usize = tributary_core::lake::writer::DEFAULT_MAX_OPEN_FILES;
+pub const DEFAULT_MAX_OPEN_FILES: usize = tributary_lake::writer::DEFAULT_MAX_OPEN_FILES;
 /// Default `target_file_size`: 256 MiB, the size lake engines read efficiently.
 pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(256 << 20);
 

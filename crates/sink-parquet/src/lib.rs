@@ -25,7 +25,7 @@
 //! rename on disk, a server-side copy of a complete object in a bucket), then the run manifest is
 //! written. A failed, interrupted or killed run leaves no `*.parquet` file. The protocol, the
 //! layout and the bounded writer manager are shared with the `ndjson` sink in
-//! [`tributary_core::lake`].
+//! [`tributary_lake`].
 //!
 //! Files embed the Arrow schema (timestamps stay `Timestamp(ms, UTC)`, lists of structs stay
 //! lists of structs), carry page and column-chunk statistics, and dictionary-encode the columns
@@ -39,7 +39,7 @@ pub use config::ParquetConfig;
 pub use sink::{ParquetSink, parquet_sink};
 
 use tributary_core::BuildError;
-use tributary_core::plugin::{BuildContext, BuildInput, Sink, SinkPlugin};
+use tributary_core::plugin::{BuildContext, BuildInput, CommitFn, Sink, SinkPlugin};
 
 /// The `parquet` sink plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,12 +49,14 @@ impl SinkPlugin for Parquet {
     const NAME: &'static str = "parquet";
     const DESCRIPTION: &'static str = "Hive-partitioned Parquet files on a local directory or object storage, committed atomically";
     type Config = ParquetConfig;
+    // Its plans are the lake's: committed (and rolled forward after a crash) by the lake layer.
+    const COMMITTER: Option<(&'static str, CommitFn)> = Some(tributary_lake::COMMITTER);
 
     fn build(
         config: ParquetConfig,
         input: &BuildInput,
         _ctx: &BuildContext,
     ) -> Result<Box<dyn Sink>, BuildError> {
-        Ok(Box::new(sink::parquet_sink(config, input)?))
+        Ok(Box::new(parquet_sink(config, input)?))
     }
 }

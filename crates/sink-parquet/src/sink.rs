@@ -10,9 +10,9 @@ use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use tributary_core::lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
 use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
+use tributary_lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
 
 use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
 

@@ -227,7 +227,7 @@ mod tests {
     }
 
     fn ctx() -> BuildContext {
-        BuildContext::new("test", "sinks", "console")
+        BuildContext::sink("test", "console")
     }
 
     fn resolve(text: &str) -> Result<Settings, BuildError> {

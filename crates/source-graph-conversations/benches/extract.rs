@@ -11,6 +11,9 @@
 //!
 //! Arguments: `paced`, `unpaced`, `decode` to run only some (default: all).
 
+// Benchmark code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -78,7 +81,7 @@ async fn paced() {
     .expect("emulator");
     let source = GraphConversations::build(
         config(emu.base_url(), PAGES, PAGE_SIZE, RATE),
-        &BuildContext::new("bench", "sources", "pages"),
+        &BuildContext::source("bench", "pages"),
     )
     .expect("build");
     let (rows, batches, took) = run_source(source).await;
@@ -116,7 +119,7 @@ async fn unpaced() {
     .expect("emulator");
     let source = build_source(
         config(emu.base_url(), PAGES, 100, 0.0),
-        &BuildContext::new("bench", "sources", "pages"),
+        &BuildContext::source("bench", "pages"),
     )
     .expect("build");
     let cpu0 = cpu_seconds();

@@ -2,6 +2,9 @@
 //! (this crate's, reqwest's and hyper's, `log` records included), not in errors (Display and
 //! Debug), not in the output batches. Its own test binary: it installs a global subscriber.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,7 +114,7 @@ async fn no_token_or_proof_in_logs_errors_or_output() {
     let ctx = RunContext::for_test("pages");
     let config = pipeline_config(emu.base_url(), TOKEN);
     let mut debug_of_source = format!("{config:?}");
-    let source = build_source(config, &BuildContext::new("t", "sources", "pages")).unwrap();
+    let source = build_source(config, &BuildContext::source("t", "pages")).unwrap();
     debug_of_source.push_str(&format!("{source:?} {:?}", source.metrics()));
     let source: Box<dyn Source> = Box::new(source);
     let mut stream = source.open(&ctx);
@@ -145,7 +148,7 @@ max_backoff_secs = 0.02"#,
             emu.base_url()
         ))
         .expect("config"),
-        &BuildContext::new("t", "sources", "all"),
+        &BuildContext::source("t", "all"),
     )
     .unwrap();
     debug_of_source.push_str(&format!("{discovered:?}"));
@@ -163,7 +166,7 @@ max_backoff_secs = 0.02"#,
     // A run that ends with a fatal auth error.
     let source = GraphConversations::build(
         pipeline_config(emu.base_url(), EXPIRED),
-        &BuildContext::new("t", "sources", "pages"),
+        &BuildContext::source("t", "pages"),
     )
     .unwrap();
     let mut stream = source.open(&RunContext::for_test("pages"));

@@ -295,7 +295,7 @@ mod tests {
         ExplodeMessages::build(
             ExplodeMessagesConfig {},
             &input,
-            &BuildContext::new("t", "transforms", "m"),
+            &BuildContext::transform("t", "m"),
         )
     }
 

@@ -395,7 +395,7 @@ mod tests {
         ExplodeMessages::build(
             ExplodeMessagesConfig {},
             &input,
-            &BuildContext::new("t", "transforms", "m"),
+            &BuildContext::transform("t", "m"),
         )
         .expect("builds")
     }
@@ -623,7 +623,7 @@ mod tests {
         let t = ExplodeMessages::build(
             ExplodeMessagesConfig {},
             &input,
-            &BuildContext::new("t", "transforms", "m"),
+            &BuildContext::transform("t", "m"),
         )
         .expect("builds");
         let out = t.apply(b).expect("applies").expect("rows");

@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn ctx() -> BuildContext {
-        BuildContext::new("test", "transforms", "f")
+        BuildContext::transform("test", "f")
     }
 
     fn rules(toml_text: &str) -> Result<Vec<Rule>, BuildError> {

@@ -167,7 +167,7 @@ mod tests {
     }
 
     fn ctx() -> BuildContext {
-        BuildContext::new("test", "transforms", "ig_inbox")
+        BuildContext::transform("test", "ig_inbox")
     }
 
     fn input_with(domains: Vec<ValueDomain>) -> BuildInput {

@@ -8,6 +8,9 @@
 //! as rows per second, and the cost without the per-batch memo (every value hashed: the worst
 //! case, a batch in which no value repeats).
 
+// Benchmark code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -41,7 +44,7 @@ fn toml_key() -> PseudonymizeConfig {
 
 fn main() {
     let threads = batches::canonical(THREADS, MESSAGES);
-    let ctx = BuildContext::new("bench", "transforms", "private");
+    let ctx = BuildContext::transform("bench", "private");
     let explode = ExplodeMessages::build(
         ExplodeMessagesConfig {},
         &BuildInput {

@@ -35,7 +35,7 @@ fn build_with(
         schema,
         domains: vec![],
     };
-    Pseudonymize::build(config, &input, &BuildContext::new("t", "transforms", "p"))
+    Pseudonymize::build(config, &input, &BuildContext::transform("t", "p"))
 }
 
 fn build(fields: &[(&str, Action)]) -> Box<dyn Transform> {
@@ -429,7 +429,7 @@ fn explode(batch: RecordBatch) -> RecordBatch {
     let t = ExplodeMessages::build(
         ExplodeMessagesConfig {},
         &input,
-        &BuildContext::new("t", "transforms", "m"),
+        &BuildContext::transform("t", "m"),
     )
     .expect("explode builds");
     t.apply(batch).expect("explodes").expect("rows")
@@ -539,7 +539,7 @@ fn debug_output_of_the_transform_never_shows_the_key() {
         &conversations_schema(),
         &BTreeMap::new(),
         false,
-        &BuildContext::new("t", "transforms", "p"),
+        &BuildContext::transform("t", "p"),
     )
     .expect("plan");
     let mac = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).expect("key");
@@ -558,7 +558,7 @@ fn an_unknown_column_is_kept_with_a_warning() {
         Field::new("id", DataType::Utf8, false),
         Field::new("customer_note", DataType::Utf8, true),
     ]));
-    let ctx = BuildContext::new("t", "transforms", "p");
+    let ctx = BuildContext::transform("t", "p");
     let input = BuildInput {
         schema: schema.clone(),
         domains: vec![],
@@ -583,7 +583,7 @@ fn an_unknown_column_is_kept_with_a_warning() {
 fn the_default_plan_covers_every_canonical_field() {
     // Every leaf of the canonical schema has a deliberate default (no warning), and every
     // participant id/email/username is hashed.
-    let ctx = BuildContext::new("t", "transforms", "p");
+    let ctx = BuildContext::transform("t", "p");
     let plan = plan::plan(&conversations_schema(), &BTreeMap::new(), false, &ctx).expect("plan");
     assert!(ctx.warnings().is_empty(), "{:?}", ctx.warnings());
     let actions: BTreeMap<_, _> = plan.leaves.iter().cloned().collect();
@@ -605,7 +605,7 @@ fn the_default_plan_covers_every_canonical_field() {
 
 #[test]
 fn the_public_demo_key_builds_with_a_warning() {
-    let ctx = BuildContext::new("t", "transforms", "p");
+    let ctx = BuildContext::transform("t", "p");
     let input = BuildInput {
         schema: conversations_schema(),
         domains: vec![],

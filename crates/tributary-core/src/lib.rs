@@ -19,15 +19,17 @@
 //! ```
 
 pub mod canonical;
+pub mod checkpoint;
+pub mod component;
 pub mod config;
 pub mod error;
 pub mod failpoint;
-pub mod lake;
 pub mod plugin;
 pub mod registry;
 pub mod runtime;
 pub mod shard;
 pub mod state;
+pub mod store;
 mod suggest;
 pub mod sync;
 pub mod telemetry;

@@ -57,6 +57,7 @@ use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use crate::component::{ComponentId, Kind};
 use crate::error::{BuildError, RunError};
 
 /// A stream of record batches, as produced by a [`Source`].
@@ -109,7 +110,8 @@ pub trait SinkPlugin: 'static {
     /// commit protocol, such as Delta Lake) rather than the lake layer's: the plans' `kind` and
     /// the function that commits them. The runtime calls it after the state's write-ahead record
     /// is written, and again on the next run if a crash interrupted the commit, so it must be
-    /// idempotent. `None` (the default): plans, if any, are [`crate::lake::LakePlan`]s.
+    /// idempotent. Sinks that share a commit protocol (the file sinks over `tributary-lake`)
+    /// register the same `kind` and function. `None` (the default): the sink returns no plans.
     const COMMITTER: Option<(&'static str, CommitFn)> = None;
 }
 
@@ -118,7 +120,7 @@ pub type CommitFn = fn(serde_json::Value) -> BoxFuture<'static, Result<SinkRepor
 
 /// The commit functions of every registered sink that has one, by plan `kind`.
 #[derive(Clone, Default)]
-pub struct Committers(std::collections::BTreeMap<&'static str, CommitFn>);
+pub struct Committers(BTreeMap<&'static str, CommitFn>);
 
 impl std::fmt::Debug for Committers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,28 +129,21 @@ impl std::fmt::Debug for Committers {
 }
 
 impl Committers {
-    /// Registers `commit` for plans of `kind`.
+    /// Registers `commit` for plans of `kind`. Sinks sharing a commit protocol register the
+    /// same kind with the same function; the first registration is kept.
     pub fn insert(&mut self, kind: &'static str, commit: CommitFn) {
-        let previous = self.0.insert(kind, commit);
-        assert!(
-            previous.is_none(),
-            "commit plan kind `{kind}` registered twice"
-        );
+        self.0.entry(kind).or_insert(commit);
     }
 
-    /// Commits `plan` with the function registered for its `kind` (the lake layer's plans are
-    /// always known). Idempotent.
+    /// Commits `plan` with the function registered for its `kind`. Idempotent.
     pub async fn commit(&self, plan: &serde_json::Value) -> Result<SinkReport, RunError> {
         let kind = plan.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-        if kind == crate::lake::plan::KIND {
-            return crate::lake::commit_plan(plan).await;
-        }
         match self.0.get(kind) {
             Some(commit) => commit(plan.clone()).await,
             None => Err(RunError::msg(format!(
                 "unknown commit plan kind `{kind}`: this build commits {}",
-                std::iter::once(crate::lake::plan::KIND)
-                    .chain(self.0.keys().copied())
+                self.0
+                    .keys()
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -294,7 +289,7 @@ pub trait Sink: Send + 'static {
 
     /// The first phase of a two-phase commit (used when the pipeline keeps a `state`): flush
     /// everything to invisible staging and return a serializable, self-contained plan that
-    /// [`crate::lake::commit_plan`] makes visible later, idempotently (the runtime records it in
+    /// the committer of its `kind` ([`SinkPlugin::COMMITTER`]) makes visible later, idempotently (the runtime records it in
     /// the state's write-ahead record first, so a crash is rolled forward by the next run).
     /// The default commits at once (`finish`) and returns no plan: fine for sinks that cannot
     /// stage (standard output).
@@ -368,8 +363,8 @@ pub struct BuildContext {
     pub pipeline: String,
     /// The component's id (the `ID` of `[sinks.ID]`).
     pub id: String,
-    /// `sources`, `transforms` or `sinks`.
-    pub section: &'static str,
+    /// Source, transform or sink.
+    pub kind: Kind,
     /// The folder of the pipeline file (relative paths in a config, such as a script an `exec`
     /// plugin runs, are relative to it). `.` when the pipeline did not come from a file.
     pub dir: std::path::PathBuf,
@@ -388,15 +383,30 @@ pub struct BuildWarning {
 }
 
 impl BuildContext {
-    /// A context for building component `id` of `section` in `pipeline`.
-    pub fn new(pipeline: impl Into<String>, section: &'static str, id: impl Into<String>) -> Self {
+    /// A context for building component `id` of `kind` in `pipeline`.
+    pub fn new(pipeline: impl Into<String>, kind: Kind, id: impl Into<String>) -> Self {
         Self {
             pipeline: pipeline.into(),
             id: id.into(),
-            section,
+            kind,
             dir: std::path::PathBuf::from("."),
             warnings: Arc::default(),
         }
+    }
+
+    /// [`BuildContext::new`] for source `id`.
+    pub fn source(pipeline: impl Into<String>, id: impl Into<String>) -> Self {
+        Self::new(pipeline, Kind::Source, id)
+    }
+
+    /// [`BuildContext::new`] for transform `id`.
+    pub fn transform(pipeline: impl Into<String>, id: impl Into<String>) -> Self {
+        Self::new(pipeline, Kind::Transform, id)
+    }
+
+    /// [`BuildContext::new`] for sink `id`.
+    pub fn sink(pipeline: impl Into<String>, id: impl Into<String>) -> Self {
+        Self::new(pipeline, Kind::Sink, id)
     }
 
     /// The same context, with relative paths resolved against `dir` (the pipeline file's
@@ -408,25 +418,25 @@ impl BuildContext {
     }
 
     /// The same pipeline, another component (warnings are shared).
-    pub fn for_component(&self, section: &'static str, id: impl Into<String>) -> Self {
+    pub fn for_component(&self, kind: Kind, id: impl Into<String>) -> Self {
         Self {
             pipeline: self.pipeline.clone(),
             id: id.into(),
-            section,
+            kind,
             dir: self.dir.clone(),
             warnings: self.warnings.clone(),
         }
     }
 
-    /// `section.id`, for messages.
-    pub fn component(&self) -> String {
-        format!("{}.{}", self.section, self.id)
+    /// The component being built, for messages (`sinks.lake`).
+    pub fn component(&self) -> ComponentId {
+        ComponentId::new(self.kind, &self.id)
     }
 
     /// Leaves a warning about `key` (or the component as a whole).
     pub fn warn(&self, key: Option<&str>, message: impl Into<String>) {
         let warning = BuildWarning {
-            component: self.component(),
+            component: self.component().to_string(),
             key: key.map(str::to_owned),
             message: message.into(),
         };
@@ -459,7 +469,7 @@ pub struct RunContext {
     pub dry_run: bool,
     /// This source's stored watermarks, and where it records new ones (see [`crate::state`]).
     /// Empty without a `[pipeline] state`, and on `--full-refresh`.
-    pub checkpoint: Arc<crate::state::Checkpoint>,
+    pub checkpoint: Arc<crate::checkpoint::Checkpoint>,
     /// `tributary run --shard K/N`: this worker's share of the work. Sources that can split their
     /// work (the Graph source: by page) read only what [`crate::shard::Shard::owns`].
     pub shard: Option<crate::shard::Shard>,
@@ -476,11 +486,6 @@ impl std::fmt::Debug for RunContext {
 }
 
 impl RunContext {
-    /// `section.id` of this component, for messages and telemetry.
-    pub fn component(&self, section: &str) -> String {
-        format!("{section}.{}", self.id)
-    }
-
     /// A context for tests and tools: a fresh run id, no services.
     pub fn for_test(id: &str) -> Self {
         Self {

@@ -14,36 +14,7 @@ use crate::plugin::{
     BuildContext, BuildInput, Sink, SinkPlugin, Source, SourcePlugin, Transform, TransformPlugin,
 };
 
-/// The three kinds of component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// `[sources.ID]`
-    Source,
-    /// `[transforms.ID]`
-    Transform,
-    /// `[sinks.ID]`
-    Sink,
-}
-
-impl Kind {
-    /// The TOML section name (`sources`, `transforms`, `sinks`).
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Source => "sources",
-            Kind::Transform => "transforms",
-            Kind::Sink => "sinks",
-        }
-    }
-
-    /// Singular, for messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Kind::Source => "source",
-            Kind::Transform => "transform",
-            Kind::Sink => "sink",
-        }
-    }
-}
+pub use crate::component::Kind;
 
 /// Why a component could not be built from its table.
 #[derive(Debug)]

@@ -36,11 +36,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::Checkpoint;
+use crate::component::ComponentId;
 use crate::config::{NodeId, Pipeline};
 use crate::error::RunError;
 use crate::failpoint;
 use crate::plugin::{RunContext, Services, SinkReport, Transform, new_run_id};
-use crate::state::{Checkpoint, PendingCommit, PendingPlan, RunRecord, State, StateStore, Version};
+use crate::state::{PendingCommit, PendingPlan, RunRecord, State, StateStore, Version};
 use crate::telemetry::{Counters, Telemetry, UnitReport};
 
 /// How to run a pipeline.
@@ -158,7 +160,7 @@ async fn deliver(routes: &mut [Route], batch: RecordBatch) -> Result<(), RunErro
                 let out = transform
                     .push(batch.clone())
                     .await
-                    .map_err(|e| RunError::component(format!("transforms.{id}"), e))?;
+                    .map_err(|e| RunError::component(ComponentId::transform(id.as_str()), e))?;
                 for out in out.into_iter().filter(|b| b.num_rows() > 0) {
                     Box::pin(deliver(next, out)).await?;
                 }
@@ -190,7 +192,7 @@ async fn close(routes: &mut [Route]) -> Result<(), RunError> {
         {
             let last = open_edges.fetch_sub(1, Ordering::AcqRel) == 1;
             if last && next.iter().any(Route::alive) {
-                let component = format!("transforms.{id}");
+                let component = ComponentId::transform(id.as_str()).to_string();
                 while let Some(out) = transform
                     .flush()
                     .await
@@ -489,7 +491,7 @@ async fn start_transforms(
         t.transform
             .start(&shared.ctx(&t.id))
             .await
-            .map_err(|e| RunError::component(format!("transforms.{}", t.id), e))?;
+            .map_err(|e| RunError::component(ComponentId::transform(&t.id), e))?;
     }
     Ok(())
 }
@@ -602,7 +604,7 @@ impl SinkTask {
         drained: mpsc::Sender<()>,
         decision: watch::Receiver<Decision>,
     ) -> (usize, Option<SinkOutcome>) {
-        let component = format!("sinks.{}", self.id);
+        let component = ComponentId::sink(&self.id).to_string();
         let ctx = self.shared.ctx(&self.id);
         let counters = self.shared.telemetry.counters(&component, "");
         let written = self.write_all(&mut *sink, &mut rx, &ctx, &counters).await;
@@ -715,7 +717,7 @@ async fn run_source(
     shared: Arc<RunShared>,
     limit: Option<u64>,
 ) -> SourceRunReport {
-    let component = format!("sources.{}", node.id);
+    let component = ComponentId::source(&node.id).to_string();
     let counters = shared.telemetry.counters(&component, "");
     let mut report = SourceRunReport {
         id: node.id.clone(),
@@ -848,7 +850,7 @@ async fn commit_with_state(
     for p in &pending.plans {
         committers.commit(&p.plan).await.map_err(|e| {
             RunError::component(
-                format!("sinks.{}", p.sink),
+                ComponentId::sink(&p.sink),
                 RunError::msg(format!(
                     "{e} (the state {} records this commit as pending: the next run finishes it)",
                     st.store.display()

@@ -35,10 +35,10 @@
 //!   another host's pid cannot be checked); on object storage the take-over is a conditional put
 //!   on the stale lock's version, so of two runs taking it over at once only one wins.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,9 +46,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
+pub use crate::checkpoint::{Checkpoint, SourceMarks, UnitMark, boundary_ids};
 use crate::error::RunError;
 use crate::failpoint;
-use crate::lake::{StoreOptions, TargetSpec, describe_store_error};
+use crate::store::{StoreOptions, TargetSpec, describe_store_error};
 
 /// The `format` of state documents this build reads and writes.
 pub const FORMAT: &str = "tributary-state/1";
@@ -117,52 +118,6 @@ impl StateConfig {
     }
 }
 
-/// One unit's watermark.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnitMark {
-    /// The newest `updated_time` committed (RFC 3339).
-    pub watermark: String,
-    /// Ids whose `updated_time` equals `watermark` (already committed: skipped at the boundary).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ids_at_watermark: Vec<String>,
-}
-
-/// Watermarks of one source: unit key → mark.
-pub type SourceMarks = BTreeMap<String, UnitMark>;
-
-/// What a source reads and records during a run (in [`crate::plugin::RunContext::checkpoint`]).
-#[derive(Debug, Default)]
-pub struct Checkpoint {
-    stored: SourceMarks,
-    advanced: Mutex<SourceMarks>,
-}
-
-impl Checkpoint {
-    /// A checkpoint starting from `stored` (empty for a first run or `--full-refresh`).
-    pub fn new(stored: SourceMarks) -> Self {
-        Self {
-            stored,
-            advanced: Mutex::default(),
-        }
-    }
-
-    /// The committed watermarks of this source, by unit key.
-    pub fn watermarks(&self) -> &SourceMarks {
-        &self.stored
-    }
-
-    /// Records `unit`'s new watermark. Call it only for a unit read to the end; it is stored only
-    /// once every sink committed this run.
-    pub fn advance(&self, unit: impl Into<String>, mark: UnitMark) {
-        crate::sync::lock(&self.advanced).insert(unit.into(), mark);
-    }
-
-    /// Everything recorded so far.
-    pub fn advanced(&self) -> SourceMarks {
-        crate::sync::lock(&self.advanced).clone()
-    }
-}
-
 /// One finished run in the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -184,7 +139,7 @@ pub struct RunRecord {
 pub struct PendingPlan {
     /// The sink id.
     pub sink: String,
-    /// The sink's self-contained plan (see [`crate::lake::commit_plan`]).
+    /// The sink's self-contained plan (see the committer of its plan `kind`).
     pub plan: serde_json::Value,
 }
 
@@ -799,12 +754,6 @@ fn pid_alive(pid: u32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
-}
-
-/// The set of ids in a mark, for boundary dedupe.
-pub fn boundary_ids(mark: Option<&UnitMark>) -> BTreeSet<String> {
-    mark.map(|m| m.ids_at_watermark.iter().cloned().collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! Pipeline-file loading: located diagnostics for every kind of mistake.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
@@ -324,8 +327,8 @@ fn a_broken_graph_still_reports_every_components_keys() {
 
 #[test]
 fn state_is_a_path_or_a_table_with_the_sinks_store_options() {
-    use tributary_core::lake::StoreOptions;
     use tributary_core::state::StateConfig;
+    use tributary_core::store::StoreOptions;
     let short =
         load(&OK.replace("name = \"t\"", "name = \"t\"\nstate = \"s3://b/s.json\"")).unwrap();
     let state = short.settings.state.unwrap();

@@ -1,5 +1,8 @@
 //! Runtime semantics with test-only plugins: delivery, backpressure, failure, interruption.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

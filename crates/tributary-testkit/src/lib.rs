@@ -10,6 +10,9 @@
 //! Tests that need these **fail** when they are missing, with the command that installs them:
 //! a skipped interop test would be a test that cannot fail.
 
+// Test support code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod batches;
 pub mod sinks;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use tributary_core::component::ComponentId;
 use tributary_core::config::{self, Pipeline, Severity};
 use tributary_core::registry::Registry;
 use tributary_core::runtime::{self, RunOptions};
@@ -346,7 +347,7 @@ fn check(file: &std::path::Path, registry: &Registry) -> ExitCode {
             ctx.pipeline = pipeline.name.clone();
             ctx.services = plugins::services();
             let results = node.source.check(&ctx).await;
-            all.push((format!("sources.{}", node.id), results));
+            all.push((ComponentId::source(&node.id).to_string(), results));
         }
         all
     });

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use tributary_core::component::ComponentId;
 use tributary_core::config::Pipeline;
 use tributary_core::registry::PluginInfo;
 use tributary_core::runtime::RunReport;
@@ -121,13 +122,22 @@ pub fn schemas(p: &Pipeline) -> String {
         out.push('\n');
     };
     for s in &p.sources {
-        section(format!("sources.{} ({})", s.id, s.plugin), &s.schema);
+        section(
+            format!("{} ({})", ComponentId::source(&s.id), s.plugin),
+            &s.schema,
+        );
     }
     for t in &p.transforms {
-        section(format!("transforms.{} ({})", t.id, t.plugin), &t.schema);
+        section(
+            format!("{} ({})", ComponentId::transform(&t.id), t.plugin),
+            &t.schema,
+        );
     }
     for s in &p.sinks {
-        section(format!("sinks.{} ({}) receives", s.id, s.plugin), &s.schema);
+        section(
+            format!("{} ({}) receives", ComponentId::sink(&s.id), s.plugin),
+            &s.schema,
+        );
     }
     out
 }
@@ -145,7 +155,7 @@ pub fn summary(r: &RunReport) -> String {
         r.elapsed.as_secs_f64()
     );
     for s in &r.sources {
-        let component = format!("sources.{}", s.id);
+        let component = ComponentId::source(&s.id).to_string();
         let units: Vec<_> = r
             .units
             .iter()

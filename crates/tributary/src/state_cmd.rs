@@ -40,7 +40,7 @@ fn open(file: &Path, registry: &Registry) -> Result<(String, StateStore), ExitCo
     }
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, ExitCode> {
+fn block_on<T>(f: impl Future<Output = T>) -> Result<T, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,6 +1,9 @@
 //! Integration tests of the `ndjson` sink: what it writes, read by Python's `json`, DuckDB's
 //! `read_json` and the system `gzip`/`zstd`, equals what went in.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // The canonical test rows are shared with the parquet sink's tests.
 #[path = "../../../sink-parquet/tests/it/data.rs"]
 mod data;
@@ -16,12 +19,7 @@ pub fn build(toml_table: &str) -> Box<dyn Sink> {
         schema: tributary_core::canonical::conversations_schema(),
         domains: Vec::new(),
     };
-    Ndjson::build(
-        config,
-        &input,
-        &BuildContext::new("test", "sinks", "export"),
-    )
-    .expect("builds")
+    Ndjson::build(config, &input, &BuildContext::sink("test", "export")).expect("builds")
 }
 
 pub use tributary_testkit::sinks::{files_under, run, s};

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use tributary_core::canonical::conversations_schema;
-use tributary_core::lake::Manifest;
 use tributary_core::plugin::RunContext;
+use tributary_lake::Manifest;
 
 use crate::data::{self, PY_PRELUDE};
 use crate::{build, files_under, run, s};

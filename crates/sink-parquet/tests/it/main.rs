@@ -1,6 +1,9 @@
 //! Integration tests of the `parquet` sink: files read back by tools nobody here wrote (DuckDB,
 //! pyarrow, polars), an S3 round trip against a real S3-compatible server, and faults.
 
+// Test code: a panic with its message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod data;
 mod faults;
 mod interop;
@@ -16,7 +19,7 @@ pub fn build(toml_table: &str, schema: arrow::datatypes::SchemaRef) -> Box<dyn S
         schema,
         domains: Vec::new(),
     };
-    Parquet::build(config, &input, &BuildContext::new("test", "sinks", "lake")).expect("builds")
+    Parquet::build(config, &input, &BuildContext::sink("test", "lake")).expect("builds")
 }
 
 pub use tributary_testkit::sinks::{files_under, run, s};

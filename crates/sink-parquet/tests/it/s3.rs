@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 use tributary_core::canonical::conversations_schema;
-use tributary_core::lake::{StoreOptions, TargetSpec};
 use tributary_core::plugin::RunContext;
+use tributary_lake::{StoreOptions, TargetSpec};
 
 use crate::build;
 use crate::data::{self, PY_PRELUDE};
@@ -115,7 +115,7 @@ async fn s3_writer_child() {
     println!("RUN_ID={}", ctx.run_id);
 }
 
-async fn list(target: &tributary_core::lake::Target) -> Vec<String> {
+async fn list(target: &tributary_lake::Target) -> Vec<String> {
     use futures::TryStreamExt;
     target
         .store

@@ -222,6 +222,6 @@ mod tests {
             Sighting::Again,
             "clamped to 2106"
         );
-        assert_eq!(std::mem::size_of::<(u64, Entry)>(), 16);
+        assert_eq!(size_of::<(u64, Entry)>(), 16);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tributary_core::state::{Checkpoint, UnitMark, boundary_ids};
+use tributary_core::checkpoint::{Checkpoint, UnitMark, boundary_ids};
 
 use crate::client::{ConversationsRequest, ThreadPage, UnitKey};
 

@@ -22,6 +22,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tracing::info;
 use tributary_core::RunError;
 use tributary_core::canonical::{self, conversations_schema};
+use tributary_core::component::ComponentId;
 use tributary_core::plugin::{
     BatchStream, CheckResult, ReadScope, RunContext, Services, Source, ValueDomain,
 };
@@ -96,7 +97,7 @@ impl Source for GraphConversationsSource {
                     .iter()
                     .map(|p| p.as_str().to_string())
                     .collect(),
-                configured_by: format!("sources.{}.platforms", self.id),
+                configured_by: ComponentId::source(&self.id).key("platforms"),
             },
             ValueDomain {
                 column: canonical::col::FOLDER.into(),
@@ -105,7 +106,7 @@ impl Source for GraphConversationsSource {
                     .iter()
                     .map(|f| f.as_str().to_string())
                     .collect(),
-                configured_by: format!("sources.{}.folders", self.id),
+                configured_by: ComponentId::source(&self.id).key("folders"),
             },
         ]
     }
@@ -178,7 +179,7 @@ impl Source for GraphConversationsSource {
     }
 
     fn open(self: Box<Self>, ctx: &RunContext) -> BatchStream {
-        let component = format!("sources.{}", ctx.id);
+        let component = ComponentId::source(&ctx.id).to_string();
         let cancel = ctx.cancel.clone();
         futures::stream::once((*self).setup(ctx, component.clone()))
             .map_ok(move |reading| reading.batches(component.clone()))
@@ -202,7 +203,7 @@ impl GraphConversationsSource {
     ) -> impl Future<Output = Result<Reading, RunError>> + Send + 'static {
         self.options.observer = Some(Arc::new(TelemetryObserver::new(
             ctx.telemetry.clone(),
-            ctx.component("sources"),
+            ComponentId::source(&ctx.id).to_string(),
         )));
         let mut incremental = Incremental::new(ctx.checkpoint.clone());
         let shard = ctx.shard;

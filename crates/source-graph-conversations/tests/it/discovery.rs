@@ -45,7 +45,7 @@ max_backoff_secs = 0.02
 }
 
 fn build(cfg: GraphConversationsConfig) -> Box<dyn Source> {
-    GraphConversations::build(cfg, &BuildContext::new("test", "sources", "pages")).expect("builds")
+    GraphConversations::build(cfg, &BuildContext::source("test", "pages")).expect("builds")
 }
 
 async fn run(

@@ -38,7 +38,7 @@ async fn run(
     cfg: GraphConversationsConfig,
     ctx: &RunContext,
 ) -> Result<Vec<RecordBatch>, RunError> {
-    let source = GraphConversations::build(cfg, &BuildContext::new("test", "sources", "pages"))
+    let source = GraphConversations::build(cfg, &BuildContext::source("test", "pages"))
         .map_err(|e| RunError::msg(e.to_string()))?;
     let mut stream = source.open(ctx);
     let mut out = Vec::new();
@@ -119,8 +119,7 @@ async fn domains_follow_the_configured_platforms_and_folders() {
         r#"platforms = ["instagram"]
 folders = ["inbox", "spam"]"#,
     ));
-    let source =
-        GraphConversations::build(cfg, &BuildContext::new("test", "sources", "pages")).unwrap();
+    let source = GraphConversations::build(cfg, &BuildContext::source("test", "pages")).unwrap();
     let domains = source.domains();
     assert_eq!(domains[0].column, "platform");
     assert_eq!(domains[0].values, ["instagram"]);
@@ -153,8 +152,7 @@ async fn cancellation_ends_the_stream_early_and_cleanly() {
     let emu = start(cfg_emu).await;
     let cfg = config(&fast(emu.base_url(), "concurrency = 1"));
     let ctx = RunContext::for_test("pages");
-    let source =
-        GraphConversations::build(cfg, &BuildContext::new("test", "sources", "pages")).unwrap();
+    let source = GraphConversations::build(cfg, &BuildContext::source("test", "pages")).unwrap();
     let mut stream = source.open(&ctx);
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.num_rows() > 0);
@@ -171,7 +169,7 @@ struct EmbeddedEmulator;
 impl EmbeddedService for EmbeddedEmulator {
     fn start(&self) -> BoxFuture<'static, Result<EmbeddedHandle, RunError>> {
         Box::pin(async {
-            let emu = graph_emulator::start(graph_emulator::EmulatorConfig {
+            let emu = graph_emulator::start(EmulatorConfig {
                 pages: 2,
                 ..Default::default()
             })
@@ -256,7 +254,7 @@ async fn check_reports_each_page_and_platform_with_a_fix() {
     let ctx = RunContext::for_test("pages");
     let source = GraphConversations::build(
         config(&fast(emu.base_url(), "")),
-        &BuildContext::new("t", "sources", "pages"),
+        &BuildContext::source("t", "pages"),
     )
     .unwrap();
     let results = source.check(&ctx).await;
@@ -266,8 +264,7 @@ async fn check_reports_each_page_and_platform_with_a_fix() {
     let cfg = config(
         &fast(emu.base_url(), "").replace("demo-token", graph_emulator::MESSENGER_ONLY_TOKEN),
     );
-    let source =
-        GraphConversations::build(cfg, &BuildContext::new("t", "sources", "pages")).unwrap();
+    let source = GraphConversations::build(cfg, &BuildContext::source("t", "pages")).unwrap();
     let results = source.check(&ctx).await;
     let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
     assert_eq!(failed.len(), 2, "{results:?}");

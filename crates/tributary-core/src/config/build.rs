@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 use super::raw::Raw;
 use super::serde_diag::{between_backticks, first_line, span_of_key, top_key_at};
 use super::{Loader, NodeId, Severity, SinkNode, SourceNode, TransformNode, duplication};
+use crate::component::ComponentId;
 use crate::plugin::{BuildContext, BuildInput, ValueDomain};
 use crate::registry::{Builder, Entry, Kind, PluginError, Registry};
 
@@ -134,7 +135,7 @@ impl Loader {
         order: Vec<usize>,
         registry: &Registry,
     ) -> Option<Nodes> {
-        let root_ctx = BuildContext::new(pipeline, "sources", "").with_dir(self.base_dir());
+        let root_ctx = BuildContext::source(pipeline, "").with_dir(self.base_dir());
         let mut built = Built::new(&raws);
         let mut slots: Vec<Option<Raw<'_>>> = raws.into_iter().map(Some).collect();
         for i in order {
@@ -188,7 +189,7 @@ impl Loader {
             return;
         };
         let component = raw.name();
-        let ctx = root_ctx.for_component(raw.kind.section(), &raw.id);
+        let ctx = root_ctx.for_component(raw.kind, &raw.id);
         let input = if raw.kind == Kind::Source {
             None
         } else {
@@ -297,7 +298,7 @@ impl Loader {
                         span,
                         format!("source `{}` feeds no sink and will not run", s.id),
                     )
-                    .component(format!("sources.{}", s.id))
+                    .component(ComponentId::source(&s.id))
                     .help("add it to some sink's or transform's `inputs`, or remove it");
                 self.push(d);
             }
@@ -312,7 +313,7 @@ impl Loader {
                         span,
                         format!("transform `{}` feeds no sink", t.id),
                     )
-                    .component(format!("transforms.{}", t.id))
+                    .component(ComponentId::transform(&t.id))
                     .help("add it to some sink's `inputs`, or remove it");
                 self.push(d);
             }
@@ -407,7 +408,7 @@ impl Loader {
             let d = self
                 .src
                 .diagnostic(Severity::Warning, span, message)
-                .component(format!("sinks.{}", found.sink))
+                .component(ComponentId::sink(&found.sink))
                 .key(key)
                 .help(help);
             self.push(d);

@@ -52,6 +52,7 @@ pub use diagnostic::{
 };
 pub use schema::pipeline_schema;
 
+use crate::component::ComponentId;
 use crate::plugin::{Sink, Source, Transform};
 use crate::registry::Registry;
 use serde_diag::first_line;
@@ -190,8 +191,8 @@ impl Pipeline {
     /// `sources.ID` / `transforms.ID` for a node.
     pub fn node_name(&self, node: NodeId) -> String {
         match node {
-            NodeId::Source(i) => format!("sources.{}", self.sources[i].id),
-            NodeId::Transform(i) => format!("transforms.{}", self.transforms[i].id),
+            NodeId::Source(i) => ComponentId::source(&self.sources[i].id).to_string(),
+            NodeId::Transform(i) => ComponentId::transform(&self.transforms[i].id).to_string(),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::serde_diag::{span_of_key, top_key_at};
 use super::{
     LITERAL_SECRET_MIN_CHARS, Loader, PipelineSettings, Severity, did_you_mean, env, is_secret_key,
 };
+use crate::component::ComponentId;
 use crate::registry::{Kind, Registry, schema_keys};
 use crate::state::{StateConfig, StateTable};
 
@@ -34,7 +35,7 @@ pub(super) struct Raw<'a> {
 impl Raw<'_> {
     /// `sources.pages`: how messages name the component.
     pub(super) fn name(&self) -> String {
-        format!("{}.{}", self.kind.section(), self.id)
+        ComponentId::new(self.kind, &self.id).to_string()
     }
 }
 
@@ -160,7 +161,7 @@ impl Loader {
         let id_span = id.span();
         let id = id.into_inner().into_owned();
         let comp_span = comp.span();
-        let component = format!("{}.{id}", kind.section());
+        let component = ComponentId::new(kind, id.as_str()).to_string();
         let DeValue::Table(mut table) = comp.into_inner() else {
             self.error(
                 Some(comp_span),
@@ -561,7 +562,7 @@ impl Loader {
         let mut rest = table.clone();
         rest.remove("path");
         let rest = Spanned::new(span, DeValue::Table(rest));
-        match crate::lake::StoreOptions::deserialize(rest.into_deserializer()) {
+        match crate::store::StoreOptions::deserialize(rest.into_deserializer()) {
             Ok(store) => Some(StateConfig::Table(StateTable { path, store })),
             Err(e) => {
                 let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();

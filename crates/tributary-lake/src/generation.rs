@@ -42,10 +42,10 @@ use serde::{Deserialize, Serialize};
 
 use super::commit::{MANIFEST_DIR, Manifest, ManifestFile, STAGING_DIR};
 use super::plan::LakePlan;
-use super::target::Target;
-use crate::error::RunError;
-use crate::failpoint;
-use crate::plugin::RunContext;
+use tributary_core::error::RunError;
+use tributary_core::failpoint;
+use tributary_core::plugin::RunContext;
+use tributary_core::store::Target;
 
 /// Where the lake's write-ahead records of commits in flight live, relative to the table's base.
 pub const COMMITS_DIR: &str = "_tributary/commits";

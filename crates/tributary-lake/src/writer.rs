@@ -25,9 +25,9 @@ use super::commit::{
 use super::generation::{self, Retired, WriteMode, Writer};
 use super::partition::{PartitionKey, PartitionSpec};
 use super::plan::LakePlan;
-use super::target::Target;
-use crate::error::RunError;
-use crate::plugin::{RunContext, SinkReport};
+use tributary_core::error::RunError;
+use tributary_core::plugin::{RunContext, SinkReport};
+use tributary_core::store::Target;
 
 /// Default cap on files open at once (each holds a buffer: a Parquet row group, a JSON chunk).
 pub const DEFAULT_MAX_OPEN_FILES: usize = 16;
@@ -434,7 +434,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
                 })
                 .collect(),
         });
-        crate::failpoint::hit("writer.file_closed");
+        tributary_core::failpoint::hit("writer.file_closed");
         Ok(())
     }
 }
@@ -462,7 +462,7 @@ async fn lake_plan(
         Some(root) => root.to_string_lossy().into_owned(),
         None => target.display.clone(),
     };
-    crate::failpoint::hit("writer.prepared");
+    tributary_core::failpoint::hit("writer.prepared");
     Ok(LakePlan {
         kind: super::plan::KIND.into(),
         location,

@@ -9,8 +9,8 @@ use futures::future::BoxFuture;
 use super::{
     EncoderFactory, PartitionSpec, PartitionedWriter, RotationOptions, TargetSpec, WriteMode,
 };
-use crate::error::RunError;
-use crate::plugin::{Prepared, RunContext, Sink, SinkReport};
+use tributary_core::error::RunError;
+use tributary_core::plugin::{Prepared, RunContext, Sink, SinkReport};
 
 /// A sink writing partitioned files of format `F` through the lake layer.
 pub struct LakeSink<F: EncoderFactory> {

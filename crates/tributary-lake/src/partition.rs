@@ -21,7 +21,7 @@ use arrow::compute::{SortColumn, lexsort_to_indices, partition, take_record_batc
 use arrow::datatypes::{DataType, Date32Type, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
-use crate::error::BuildError;
+use tributary_core::error::BuildError;
 
 /// The derived partition key: the UTC date of `updated_time`.
 pub const UPDATED_DATE: &str = "updated_date";
@@ -174,7 +174,10 @@ impl PartitionSpec {
                         "partition_by",
                         format!("unknown partition column `{name}`"),
                     );
-                    e = match crate::suggest(name, names.iter().copied().chain([UPDATED_DATE])) {
+                    e = match tributary_core::suggest(
+                        name,
+                        names.iter().copied().chain([UPDATED_DATE]),
+                    ) {
                         Some(s) => e.with_help(format!("did you mean `{s}`?")),
                         None => e.with_help(format!(
                             "the input has columns {}, and `updated_date` can be derived",

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::commit::{CommitPlan, Manifest, STAGING_DIR, remove_empty_dirs};
 use super::generation::{Retired, delete_retired, remove_intent, write_intent};
-use super::target::{StoreOptions, Target, TargetSpec};
-use crate::error::RunError;
-use crate::plugin::SinkReport;
+use tributary_core::error::RunError;
+use tributary_core::plugin::SinkReport;
+use tributary_core::store::{StoreOptions, Target, TargetSpec};
 
 /// The `kind` of a [`LakePlan`] in JSON.
 pub const KIND: &str = "lake/1";
@@ -39,7 +39,7 @@ pub struct LakePlan {
 }
 
 impl LakePlan {
-    /// As JSON, for [`crate::plugin::Prepared::plan`].
+    /// As JSON, for [`tributary_core::plugin::Prepared::plan`].
     pub fn to_json(&self) -> Result<serde_json::Value, RunError> {
         serde_json::to_value(self)
             .map_err(|e| RunError::msg(format!("cannot serialize a commit plan: {e}")))
@@ -80,11 +80,11 @@ impl LakePlan {
             write_intent(target, self).await?;
         }
         self.plan.commit(target.store.as_ref()).await?;
-        crate::failpoint::hit("commit.renamed");
+        tributary_core::failpoint::hit("commit.renamed");
         let mut manifest = self.manifest.clone();
         manifest.committed_at = Utc::now();
         manifest.write(target).await?;
-        crate::failpoint::hit("commit.manifest");
+        tributary_core::failpoint::hit("commit.manifest");
         if !self.retire.is_empty() {
             let deleted = delete_retired(target, &self.retire).await.map_err(|e| {
                 RunError::msg(format!(
@@ -118,6 +118,17 @@ impl LakePlan {
             location: Some(manifest.location.clone()),
         })
     }
+}
+
+/// The file sinks' committer (`SinkPlugin::COMMITTER = Some(tributary_lake::COMMITTER)`): the
+/// runtime commits their plans, and rolls a crashed commit forward, through it.
+pub const COMMITTER: (&str, tributary_core::plugin::CommitFn) = (KIND, commit_json);
+
+/// [`commit_plan`] as a [`tributary_core::plugin::CommitFn`].
+fn commit_json(
+    plan: serde_json::Value,
+) -> futures::future::BoxFuture<'static, Result<SinkReport, RunError>> {
+    Box::pin(async move { commit_plan(&plan).await })
 }
 
 /// Commits a plan returned by a lake sink's `prepare` (idempotent; see [`LakePlan::commit`]).

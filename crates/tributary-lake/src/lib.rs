@@ -3,8 +3,8 @@
 //!
 //! ```no_run
 //! # async fn demo(batch: arrow::record_batch::RecordBatch, factory: impl
-//! #     tributary_core::lake::EncoderFactory) -> Result<(), tributary_core::RunError> {
-//! use tributary_core::lake::{PartitionSpec, PartitionedWriter, RotationOptions, StoreOptions, TargetSpec};
+//! #     tributary_lake::EncoderFactory) -> Result<(), tributary_core::RunError> {
+//! use tributary_lake::{PartitionSpec, PartitionedWriter, RotationOptions, StoreOptions, TargetSpec};
 //! use tributary_core::plugin::RunContext;
 //!
 //! // build(): pure parsing and validation.
@@ -30,8 +30,8 @@
 //! <base>/_tributary/commits/<run_id>.json            a commit in flight (runs without a state)
 //! ```
 //!
-//! - [`target`]: a local directory or `file://`/`s3://`/`gs://`/`az://` URL → an `ObjectStore`
-//!   and a base prefix.
+//! - [`TargetSpec`] (from `tributary_core::store`, shared with the state store): a local directory
+//!   or `file://`/`s3://`/`gs://`/`az://` URL → an `ObjectStore` and a base prefix.
 //! - [`partition`]: Hive partition keys from columns (and `updated_date` derived from
 //!   `updated_time`), escaped so no value can leave the base path; columnar batch splitting.
 //! - [`writer`]: the partitioned, rotating, bounded writer manager over a [`FileEncoder`] that
@@ -46,14 +46,13 @@ pub mod partition;
 pub mod plan;
 pub mod sink;
 pub mod size;
-pub mod target;
 pub mod writer;
 
 pub use commit::{CommitPlan, Manifest, ManifestFile, PartitionValue, StagedFile};
 pub use generation::{WriteMode, Writer};
 pub use partition::{PartitionKey, PartitionSpec};
-pub use plan::{LakePlan, commit_plan};
+pub use plan::{COMMITTER, LakePlan, commit_plan};
 pub use sink::LakeSink;
 pub use size::ByteSize;
-pub use target::{StoreOptions, Target, TargetSpec, describe_store_error};
+pub use tributary_core::store::{StoreOptions, Target, TargetSpec, describe_store_error};
 pub use writer::{EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions};

@@ -30,8 +30,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::target::{Target, join};
-use crate::error::RunError;
+use tributary_core::error::RunError;
+use tributary_core::store::{Target, join};
 
 /// Where staged files live, relative to the table's base.
 pub const STAGING_DIR: &str = "_tributary/staging";
@@ -104,7 +104,7 @@ async fn commit_one(store: &dyn ObjectStore, file: &StagedFile) -> Result<(), Ru
     let fin = join(&Path::default(), &file.final_path);
     match store.rename(&tmp, &fin).await {
         Ok(()) => {
-            crate::failpoint::hit("commit.rename");
+            tributary_core::failpoint::hit("commit.rename");
             Ok(())
         }
         Err(object_store::Error::NotFound { .. }) => match store.head(&fin).await {
@@ -118,6 +118,24 @@ async fn commit_one(store: &dyn ObjectStore, file: &StagedFile) -> Result<(), Ru
                 "cannot commit {}: the staged file {} is gone and the final file is absent ({e}); \
                  the run must be redone",
                 file.final_path, file.tmp
+            ))),
+        },
+        // The final file exists already: a rename interrupted between its copy and its delete
+        // on a store whose rename refuses to overwrite (object_store 0.13's GCS client renames
+        // with a create-if-absent copy: apache/arrow-rs-object-store#712). Same size: the copy
+        // was complete, only the staged file is left to remove.
+        Err(object_store::Error::AlreadyExists { .. }) => match store.head(&fin).await {
+            Ok(meta) if meta.size == file.bytes => match store.delete(&tmp).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(RunError::msg(format!(
+                    "cannot remove the staged file {} of the committed {}: {e}",
+                    file.tmp, file.final_path
+                ))),
+            },
+            _ => Err(RunError::msg(format!(
+                "cannot commit {}: a different file of that name is already there; the run \
+                 must be redone",
+                file.final_path
             ))),
         },
         Err(e) => Err(RunError::msg(format!(
@@ -333,6 +351,124 @@ mod tests {
         assert_eq!(back, plan);
     }
 
+    /// An in-memory store whose copies never overwrite, as object_store 0.13's GCS client
+    /// copies on `rename` (apache/arrow-rs-object-store#712).
+    #[derive(Debug)]
+    struct NoOverwrite(InMemory);
+
+    impl std::fmt::Display for NoOverwrite {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "NoOverwrite")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for NoOverwrite {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.0.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.0.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.0.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+            self.0.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.0.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.0.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            let create = object_store::CopyOptions {
+                mode: object_store::CopyMode::Create,
+                ..options
+            };
+            self.0.copy_opts(from, to, create).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copy_done_before_a_crash_is_finished_on_a_store_that_will_not_overwrite() {
+        let inner = InMemory::new();
+        let a = stage(&inner, "_tributary/staging/r1/a.tmp", b"aaaa").await;
+        let b = stage(&inner, "_tributary/staging/r1/b.tmp", b"bb").await;
+        let store = NoOverwrite(inner);
+        // A crash between the copy of `a` and the delete of its staged file.
+        store
+            .copy(
+                &Path::from(a.tmp.as_str()),
+                &Path::from(a.final_path.as_str()),
+            )
+            .await
+            .unwrap();
+        let plan = CommitPlan {
+            files: vec![a.clone(), b.clone()],
+        };
+        plan.commit(&store).await.unwrap();
+        let mut names: Vec<String> = store
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        names.sort();
+        assert_eq!(names, ["p=x/a.parquet", "p=x/b.parquet"]);
+
+        // A different file under the final name is not taken for the committed one.
+        let c = stage(&store.0, "_tributary/staging/r1/c.tmp", b"cccc").await;
+        store
+            .put(
+                &Path::from(c.final_path.as_str()),
+                PutPayload::from_static(b"other content"),
+            )
+            .await
+            .unwrap();
+        let e = CommitPlan { files: vec![c] }
+            .commit(&store)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a different file"), "{e}");
+    }
+
     #[tokio::test]
     async fn commit_fails_when_a_staged_file_vanished() {
         let store = InMemory::new();
@@ -378,7 +514,7 @@ mod tests {
 
     #[test]
     fn schema_json_spells_out_nested_types() {
-        let s = crate::canonical::conversations_schema();
+        let s = tributary_core::canonical::conversations_schema();
         let j = schema_json(&s);
         let messages = &j.as_array().unwrap()[18];
         assert_eq!(messages["name"], "messages");

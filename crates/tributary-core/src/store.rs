@@ -1,5 +1,5 @@
-//! Where a file sink writes: a local directory or an object-store URL, turned into an
-//! [`ObjectStore`] plus a base prefix.
+//! Where a file sink, a table sink or the state store writes: a local directory or an
+//! object-store URL, turned into an [`ObjectStore`] plus a base prefix.
 //!
 //! Parsing ([`TargetSpec::parse`]) is pure and runs at build time, so `tributary validate` catches
 //! a bad URL or an unsafe `allow_http`; opening ([`TargetSpec::open`]) creates the local
@@ -185,7 +185,7 @@ impl Target {
 /// `base/relative` without re-encoding `relative`: its segments are already safe names (Hive
 /// escaping leaves no `/`, control character, `.` or `..`). A segment that is not valid anyway is
 /// percent-encoded by `object_store` rather than trusted.
-pub(crate) fn join(base: &Path, relative: &str) -> Path {
+pub fn join(base: &Path, relative: &str) -> Path {
     let parts = relative
         .split('/')
         .filter(|s| !s.is_empty())

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue #22: what an `exec` step costs at the source's real rate limit. S2 of compare.sh (16
+# Pages x 8 units x 200 threads with 20 messages, 2 calls/s per Page, 100 ms latency) run as is
+# and with a pass-through Python child between source and sink (benches/pipelines/s2-exec.toml),
+# alternating, RUNS times each. CPU = user + sys of tributary and its child (GNU time; the
+# emulator is a separate process, not counted).
+#
+#   TRIBUTARY_BIN=path/to/release/tributary RUNS=3 benches/exec-rate-limit.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+TRIB=${TRIBUTARY_BIN:-$ROOT/target/release/tributary}
+RUNS=${RUNS:-3}
+export EXEC_PYTHON=${TRIBUTARY_PYTHON:-$HOME/.cache/tributary/venv/bin/python}
+WORK=$(mktemp -d /tmp/tributary-exec-bench.XXXXXX)
+trap 'kill $EMU 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+"$TRIB" emulate --port 0 --seed 1 --pages 16 --threads-per-unit 200 --exact-threads \
+    --messages-per-thread 20 --exact-messages --rate-limit 2 --latency-ms 100 \
+    > "$WORK/emu.out" 2> "$WORK/emu.err" &
+EMU=$!
+for _ in $(seq 200); do [ -s "$WORK/emu.out" ] && break; sleep 0.05; done
+export EMULATOR_URL=$(head -1 "$WORK/emu.out" | awk '{print $NF}')
+
+echo "variant,run,wall_s,cpu_s,rows"
+for ((r = 1; r <= RUNS; r++)); do
+  for variant in plain exec; do
+    pipeline=benches/pipelines/s2-rate-limited.toml
+    [ "$variant" = exec ] && pipeline=benches/pipelines/s2-exec.toml
+    export BENCH_OUT=$WORK/out-$variant-$r
+    /usr/bin/time -f "%e %U %S" -o "$WORK/time" "$TRIB" -q run "$pipeline" --report "$WORK/report.json" >/dev/null
+    read -r wall user sys < "$WORK/time"
+    rows=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(sum(s['report']['rows'] for s in r['sinks']))" "$WORK/report.json")
+    echo "$variant,$r,$wall,$(echo "$user + $sys" | bc),$rows"
+    rm -rf "$BENCH_OUT"
+  done
+done

@@ -6,6 +6,7 @@
 # emulator is a separate process, not counted).
 #
 #   TRIBUTARY_BIN=path/to/release/tributary RUNS=3 benches/exec-rate-limit.sh
+#   NO_MESSAGES=1 ...   the same without messages (thread rows only)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -22,11 +23,16 @@ EMU=$!
 for _ in $(seq 200); do [ -s "$WORK/emu.out" ] && break; sleep 0.05; done
 export EMULATOR_URL=$(head -1 "$WORK/emu.out" | awk '{print $NF}')
 
+for p in s2-rate-limited s2-exec; do
+  if [ -n "${NO_MESSAGES:-}" ]; then grep -v '^messages ' "benches/pipelines/$p.toml"; else cat "benches/pipelines/$p.toml"; fi \
+    | sed 's#"../../tests/exec/#"'"$ROOT"'/tests/exec/#' > "$WORK/$p.toml"
+done
+
 echo "variant,run,wall_s,cpu_s,rows"
 for ((r = 1; r <= RUNS; r++)); do
   for variant in plain exec; do
-    pipeline=benches/pipelines/s2-rate-limited.toml
-    [ "$variant" = exec ] && pipeline=benches/pipelines/s2-exec.toml
+    pipeline=$WORK/s2-rate-limited.toml
+    [ "$variant" = exec ] && pipeline=$WORK/s2-exec.toml
     export BENCH_OUT=$WORK/out-$variant-$r
     /usr/bin/time -f "%e %U %S" -o "$WORK/time" "$TRIB" -q run "$pipeline" --report "$WORK/report.json" >/dev/null
     read -r wall user sys < "$WORK/time"

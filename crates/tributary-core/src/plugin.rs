@@ -15,35 +15,149 @@
 //!   interrupted run) commits nothing. The runtime calls `finish` only when every source ended
 //!   cleanly and every sink accepted every batch.
 //!
+//! A whole plugin set, end to end — a source, a transform and a sink, registered, loaded from a
+//! pipeline file and run (this example is a test: `cargo test --doc -p tributary-core`):
+//!
 //! ```
-//! use arrow::datatypes::SchemaRef;
+//! use std::sync::{Arc, Mutex};
+//!
+//! use arrow::array::{Array, Int64Array};
+//! use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 //! use arrow::record_batch::RecordBatch;
-//! use tributary_core::plugin::{BuildContext, BuildInput, Transform, TransformPlugin};
-//! use tributary_core::{BuildError, RunError};
+//! use futures::future::BoxFuture;
+//! use tributary_core::plugin::*;
+//! use tributary_core::registry::Registry;
+//! use tributary_core::{BuildError, RunError, config, runtime};
 //!
-//! /// `type = "passthrough"`: forwards every batch unchanged.
-//! pub struct Passthrough;
+//! fn numbers() -> SchemaRef {
+//!     Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+//! }
 //!
-//! /// Configuration of `passthrough` (it has none).
+//! /// `type = "count"`: the numbers 1..=`to`, in one batch.
+//! struct Count;
+//! /// Configuration of `count`.
 //! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! #[serde(deny_unknown_fields)]
-//! pub struct PassthroughConfig {}
-//!
-//! struct PassthroughTransform(SchemaRef);
-//!
-//! impl Transform for PassthroughTransform {
-//!     fn output_schema(&self) -> SchemaRef { self.0.clone() }
-//!     fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError> { Ok(Some(batch)) }
+//! struct CountConfig {
+//!     /// The last number.
+//!     to: i64,
 //! }
+//! struct CountSource(i64);
 //!
-//! impl TransformPlugin for Passthrough {
-//!     const NAME: &'static str = "passthrough";
-//!     const DESCRIPTION: &'static str = "Forwards every batch unchanged.";
-//!     type Config = PassthroughConfig;
-//!     fn build(_: Self::Config, input: &BuildInput, _: &BuildContext) -> Result<Box<dyn Transform>, BuildError> {
-//!         Ok(Box::new(PassthroughTransform(input.schema.clone())))
+//! impl SourcePlugin for Count {
+//!     const NAME: &'static str = "count";
+//!     const DESCRIPTION: &'static str = "The numbers 1 to `to`.";
+//!     type Config = CountConfig;
+//!     fn build(c: CountConfig, _: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+//!         if c.to < 1 {
+//!             return Err(BuildError::at("to", "must be at least 1"));
+//!         }
+//!         Ok(Box::new(CountSource(c.to)))
 //!     }
 //! }
+//!
+//! impl Source for CountSource {
+//!     fn schema(&self) -> SchemaRef {
+//!         numbers()
+//!     }
+//!     fn open(self: Box<Self>, _: &RunContext) -> BatchStream {
+//!         let column: Int64Array = (1..=self.0).collect();
+//!         let batch = RecordBatch::try_new(numbers(), vec![Arc::new(column)]).map_err(RunError::from);
+//!         Box::pin(futures::stream::iter([batch]))
+//!     }
+//! }
+//!
+//! /// `type = "even"`: keeps the even numbers.
+//! struct Even;
+//! /// Configuration of `even` (it has none).
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! struct EvenConfig {}
+//! struct EvenTransform(SchemaRef);
+//!
+//! impl TransformPlugin for Even {
+//!     const NAME: &'static str = "even";
+//!     const DESCRIPTION: &'static str = "Keeps even `n`.";
+//!     type Config = EvenConfig;
+//!     fn build(_: EvenConfig, input: &BuildInput, _: &BuildContext) -> Result<Box<dyn Transform>, BuildError> {
+//!         Ok(Box::new(EvenTransform(input.schema.clone())))
+//!     }
+//! }
+//!
+//! impl Transform for EvenTransform {
+//!     fn output_schema(&self) -> SchemaRef {
+//!         self.0.clone()
+//!     }
+//!     fn apply(&self, batch: RecordBatch) -> Result<Option<RecordBatch>, RunError> {
+//!         let n = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| RunError::msg("n"))?;
+//!         let keep: arrow::array::BooleanArray = n.iter().map(|v| v.map(|v| v % 2 == 0)).collect();
+//!         Ok(Some(arrow::compute::filter_record_batch(&batch, &keep)?))
+//!     }
+//! }
+//!
+//! /// What the `memory` sink committed (a real sink writes files or a table).
+//! static COMMITTED: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+//!
+//! /// `type = "memory"`: keeps rows in memory and "commits" them on `finish`.
+//! struct Memory;
+//! /// Configuration of `memory` (it has none).
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! struct MemoryConfig {}
+//! struct MemorySink(Vec<i64>);
+//!
+//! impl SinkPlugin for Memory {
+//!     const NAME: &'static str = "memory";
+//!     const DESCRIPTION: &'static str = "Rows kept in memory.";
+//!     type Config = MemoryConfig;
+//!     fn build(_: MemoryConfig, _: &BuildInput, _: &BuildContext) -> Result<Box<dyn Sink>, BuildError> {
+//!         Ok(Box::new(MemorySink(Vec::new())))
+//!     }
+//! }
+//!
+//! impl Sink for MemorySink {
+//!     fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<(), RunError>> {
+//!         // Staged, invisible until `finish`: the commit contract.
+//!         if let Some(n) = batch.column(0).as_any().downcast_ref::<Int64Array>() {
+//!             self.0.extend(n.iter().flatten());
+//!         }
+//!         Box::pin(async { Ok(()) })
+//!     }
+//!     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, RunError>> {
+//!         Box::pin(async move {
+//!             let rows = self.0.len() as u64;
+//!             tributary_core::sync::lock(&COMMITTED).extend(self.0);
+//!             Ok(SinkReport { rows, files: 0, bytes: 0, location: None })
+//!         })
+//!     }
+//! }
+//!
+//! let mut registry = Registry::new();
+//! registry.source::<Count>().transform::<Even>().sink::<Memory>();
+//! let toml = r#"
+//!     [sources.numbers]
+//!     type = "count"
+//!     to   = 10
+//!
+//!     [transforms.evens]
+//!     type   = "even"
+//!     inputs = ["numbers"]
+//!
+//!     [sinks.kept]
+//!     type   = "memory"
+//!     inputs = ["evens"]
+//! "#;
+//! let pipeline = config::load_str(toml, "example.toml".as_ref(), &registry, &|_| None)
+//!     .map_err(|e| e.to_string())?;
+//! let report = tokio::runtime::Runtime::new()?
+//!     .block_on(runtime::run(pipeline, runtime::RunOptions::default()))?;
+//! assert_eq!(report.sinks[0].report.rows, 5);
+//! assert_eq!(*tributary_core::sync::lock(&COMMITTED), [2, 4, 6, 8, 10]);
+//!
+//! // `validate` catches a bad value at build time, with the key.
+//! let bad = config::load_str(&toml.replace("to   = 10", "to   = 0"), "example.toml".as_ref(), &registry, &|_| None);
+//! assert!(bad.map(|_| ()).unwrap_err().to_string().contains("must be at least 1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::any::Any;

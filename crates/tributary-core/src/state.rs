@@ -427,157 +427,181 @@ impl StateStore {
         let body = serde_json::to_vec_pretty(&info)
             .map_err(|e| RunError::msg(format!("cannot serialize the lock: {e}")))?;
         match &self.backend {
-            Backend::Local(path) => {
-                let lock = lock_path(path);
-                if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        RunError::msg(format!(
-                            "cannot create the state directory {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
+            Backend::Local(path) => self.lock_local(path, &info, &body),
+            Backend::Remote { store, path } => self.lock_remote(store, path, &info, &body).await,
+        }
+    }
+
+    /// The lock on a local disk: a file created exclusively; a lock whose process is gone from
+    /// this host is taken over.
+    fn lock_local(&self, path: &FsPath, info: &LockInfo, body: &[u8]) -> Result<RunLock, RunError> {
+        let lock = lock_path(path);
+        if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                RunError::msg(format!(
+                    "cannot create the state directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        for _ in 0..2 {
+            match create_new(&lock, body) {
+                Ok(()) => {
+                    failpoint::hit("lock.acquired");
+                    return Ok(RunLock {
+                        backend: LockBackend::Local(lock),
+                    });
                 }
-                for _ in 0..2 {
-                    match create_new(&lock, &body) {
-                        Ok(()) => {
-                            failpoint::hit("lock.acquired");
-                            return Ok(RunLock {
-                                backend: LockBackend::Local(lock),
-                            });
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let held = std::fs::read(&lock).unwrap_or_default();
+                    let holder: Option<LockInfo> = serde_json::from_slice(&held).ok();
+                    match &holder {
+                        Some(h) if h.host == info.host && !pid_alive(h.pid) => {
+                            tracing::warn!(lock = %lock.display(), pid = h.pid, run_id = %h.run_id, "taking over a stale run lock: its process is gone");
+                            take_over(&lock, &held)?;
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                            let held = std::fs::read(&lock).unwrap_or_default();
-                            let holder: Option<LockInfo> = serde_json::from_slice(&held).ok();
-                            match &holder {
-                                Some(h) if h.host == info.host && !pid_alive(h.pid) => {
-                                    tracing::warn!(lock = %lock.display(), pid = h.pid, run_id = %h.run_id, "taking over a stale run lock: its process is gone");
-                                    take_over(&lock, &held)?;
-                                }
-                                _ => return Err(self.locked_error(holder.as_ref(), &lock)),
-                            }
-                        }
-                        Err(e) => {
-                            return Err(RunError::msg(format!(
-                                "cannot create the run lock {}: {e}",
-                                lock.display()
-                            )));
-                        }
+                        _ => return Err(self.locked_error(holder.as_ref(), &lock)),
                     }
                 }
-                Err(self.locked_error(None, &lock))
+                Err(e) => {
+                    return Err(RunError::msg(format!(
+                        "cannot create the run lock {}: {e}",
+                        lock.display()
+                    )));
+                }
             }
-            Backend::Remote { store, path } => {
-                let lock = Path::from(format!("{path}.lock"));
-                for _ in 0..2 {
-                    let put = store
-                        .put_opts(
-                            &lock,
-                            PutPayload::from(body.clone()),
-                            PutOptions {
-                                mode: PutMode::Create,
-                                ..Default::default()
-                            },
-                        )
-                        .await;
-                    match put {
-                        Ok(_) => {
-                            failpoint::hit("lock.acquired");
-                            return Ok(RunLock {
-                                backend: LockBackend::Remote {
-                                    store: store.clone(),
-                                    path: lock,
-                                },
-                            });
-                        }
-                        Err(object_store::Error::AlreadyExists { .. }) => {
-                            let (holder, held_version) = match store.get(&lock).await {
-                                Ok(g) => {
-                                    let version = UpdateVersion {
-                                        e_tag: g.meta.e_tag.clone(),
-                                        version: g.meta.version.clone(),
-                                    };
-                                    let holder: Option<LockInfo> = g
-                                        .bytes()
-                                        .await
-                                        .ok()
-                                        .and_then(|b| serde_json::from_slice(&b).ok());
-                                    (holder, Some(version))
-                                }
-                                Err(_) => (None, None),
-                            };
-                            // Stale: its process is gone from this very host (a killed run,
-                            // rerun where it ran), or it is older than the TTL (another host's
-                            // pid cannot be checked).
-                            let dead_here = holder
-                                .as_ref()
-                                .is_some_and(|h| h.host == info.host && !pid_alive(h.pid));
-                            let expired = holder.as_ref().is_some_and(|h| {
-                                (Utc::now() - h.started).to_std().unwrap_or_default() > LOCK_TTL
-                            });
-                            if !dead_here && !expired {
-                                return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
-                            }
-                            if dead_here {
-                                tracing::warn!(lock = %lock, pid = holder.as_ref().map_or(0, |h| h.pid), "taking over a stale run lock: its process is gone");
-                            } else {
-                                tracing::warn!(lock = %lock, "taking over a run lock older than the lock TTL");
-                            }
-                            // Replace exactly the lock judged stale (conditional on its version):
-                            // of two runs taking it over at once, one wins, the other is refused.
-                            let Some(version) = held_version else {
-                                return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
-                            };
-                            let replaced = store
-                                .put_opts(
-                                    &lock,
-                                    PutPayload::from(body.clone()),
-                                    PutOptions {
-                                        mode: PutMode::Update(version),
-                                        ..Default::default()
-                                    },
-                                )
-                                .await;
-                            match replaced {
-                                Ok(_) => {
-                                    failpoint::hit("lock.acquired");
-                                    return Ok(RunLock {
-                                        backend: LockBackend::Remote {
-                                            store: store.clone(),
-                                            path: lock,
-                                        },
-                                    });
-                                }
-                                Err(object_store::Error::NotImplemented { .. }) => {
-                                    // No conditional update on this store: delete, and let the
-                                    // create-if-absent of the next round arbitrate.
-                                    let _ = store.delete(&lock).await;
-                                }
-                                Err(
-                                    object_store::Error::Precondition { .. }
-                                    | object_store::Error::AlreadyExists { .. },
-                                ) => {
-                                    return Err(self.locked_error(None, FsPath::new("")));
-                                }
-                                Err(e) => {
-                                    return Err(RunError::msg(format!(
-                                        "cannot take over the run lock {}.lock: {}",
-                                        self.display,
-                                        describe_store_error(&e)
-                                    )));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            return Err(RunError::msg(format!(
-                                "cannot create the run lock {}.lock: {}",
-                                self.display,
-                                describe_store_error(&e)
-                            )));
-                        }
+        }
+        Err(self.locked_error(None, &lock))
+    }
+
+    /// The lock on object storage: a create-if-absent put; a stale lock (its process gone from
+    /// this host, or older than the TTL) is taken over.
+    async fn lock_remote(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        path: &Path,
+        info: &LockInfo,
+        body: &[u8],
+    ) -> Result<RunLock, RunError> {
+        let lock = Path::from(format!("{path}.lock"));
+        for _ in 0..2 {
+            let put = store
+                .put_opts(
+                    &lock,
+                    PutPayload::from(body.to_vec()),
+                    PutOptions {
+                        mode: PutMode::Create,
+                        ..Default::default()
+                    },
+                )
+                .await;
+            match put {
+                Ok(_) => {
+                    failpoint::hit("lock.acquired");
+                    return Ok(RunLock {
+                        backend: LockBackend::Remote {
+                            store: store.clone(),
+                            path: lock,
+                        },
+                    });
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    if let Some(held) = self.take_over_remote(store, &lock, info, body).await? {
+                        return Ok(held);
                     }
                 }
-                Err(self.locked_error(None, FsPath::new("")))
+                Err(e) => {
+                    return Err(RunError::msg(format!(
+                        "cannot create the run lock {}.lock: {}",
+                        self.display,
+                        describe_store_error(&e)
+                    )));
+                }
             }
+        }
+        Err(self.locked_error(None, FsPath::new("")))
+    }
+
+    /// Judges the lock another run holds and takes it over if it is stale: `Some` when this run
+    /// holds it now, `None` when the store could only delete it (the next create arbitrates).
+    async fn take_over_remote(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        lock: &Path,
+        info: &LockInfo,
+        body: &[u8],
+    ) -> Result<Option<RunLock>, RunError> {
+        let (holder, held_version) = match store.get(lock).await {
+            Ok(g) => {
+                let version = UpdateVersion {
+                    e_tag: g.meta.e_tag.clone(),
+                    version: g.meta.version.clone(),
+                };
+                let holder: Option<LockInfo> = g
+                    .bytes()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                (holder, Some(version))
+            }
+            Err(_) => (None, None),
+        };
+        // Stale: its process is gone from this very host (a killed run, rerun where it ran), or
+        // it is older than the TTL (another host's pid cannot be checked).
+        let dead_here = holder
+            .as_ref()
+            .is_some_and(|h| h.host == info.host && !pid_alive(h.pid));
+        let expired = holder
+            .as_ref()
+            .is_some_and(|h| (Utc::now() - h.started).to_std().unwrap_or_default() > LOCK_TTL);
+        if !dead_here && !expired {
+            return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
+        }
+        if dead_here {
+            tracing::warn!(lock = %lock, pid = holder.as_ref().map_or(0, |h| h.pid), "taking over a stale run lock: its process is gone");
+        } else {
+            tracing::warn!(lock = %lock, "taking over a run lock older than the lock TTL");
+        }
+        // Replace exactly the lock judged stale (conditional on its version): of two runs taking
+        // it over at once, one wins, the other is refused.
+        let Some(version) = held_version else {
+            return Err(self.locked_error(holder.as_ref(), FsPath::new("")));
+        };
+        let replaced = store
+            .put_opts(
+                lock,
+                PutPayload::from(body.to_vec()),
+                PutOptions {
+                    mode: PutMode::Update(version),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match replaced {
+            Ok(_) => {
+                failpoint::hit("lock.acquired");
+                Ok(Some(RunLock {
+                    backend: LockBackend::Remote {
+                        store: store.clone(),
+                        path: lock.clone(),
+                    },
+                }))
+            }
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No conditional update on this store: delete, and let the create-if-absent of
+                // the next round arbitrate.
+                let _ = store.delete(lock).await;
+                Ok(None)
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(self.locked_error(None, FsPath::new(""))),
+            Err(e) => Err(RunError::msg(format!(
+                "cannot take over the run lock {}.lock: {}",
+                self.display,
+                describe_store_error(&e)
+            ))),
         }
     }
 

@@ -36,12 +36,11 @@
 use std::collections::BTreeSet;
 
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::commit::{MANIFEST_DIR, Manifest, ManifestFile, STAGING_DIR};
-use super::plan::LakePlan;
 use tributary_core::error::RunError;
 use tributary_core::failpoint;
 use tributary_core::plugin::RunContext;
@@ -309,59 +308,6 @@ pub fn intent_path(target: &Target, run_id: &str) -> Path {
     target.path(&format!("{COMMITS_DIR}/{run_id}.json"))
 }
 
-/// Finishes the commits of `writer` that a killed run left in `_tributary/commits/` (step 1
-/// reached, step 4 not). Returns how many it finished.
-pub async fn finish_interrupted(target: &Target, writer: &Writer) -> Result<usize, RunError> {
-    let root = target.path(COMMITS_DIR);
-    let listed: Vec<_> = target
-        .store
-        .list(Some(&root))
-        .try_collect()
-        .await
-        .map_err(|e| {
-            RunError::msg(format!(
-                "cannot list {COMMITS_DIR} of {}: {}",
-                target.display,
-                super::describe_store_error(&e)
-            ))
-        })?;
-    let mut finished = 0;
-    for meta in listed {
-        let shown = target.display_path(&target.relative(&meta.location));
-        let bytes = match target.store.get(&meta.location).await {
-            Ok(got) => got.bytes().await,
-            Err(e) => Err(e),
-        };
-        let plan = match bytes {
-            Ok(b) => serde_json::from_slice::<LakePlan>(&b),
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => {
-                return Err(RunError::msg(format!("cannot read {shown}: {e}")));
-            }
-        };
-        let plan = match plan {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(record = %shown, error = %e, "an interrupted commit record cannot be read; it is left alone");
-                continue;
-            }
-        };
-        if !writer.wrote(&plan.manifest) {
-            continue;
-        }
-        tracing::warn!(run_id = %plan.manifest.run_id, "the previous run of this sink stopped while committing; finishing its commit first");
-        plan.commit_on(target, true).await.map_err(|e| {
-            RunError::msg(format!(
-                "cannot finish the commit of run {} that was interrupted: {e}. If its files \
-                 cannot be recovered, delete {shown} (its data is then not committed) and rerun",
-                plan.manifest.run_id
-            ))
-        })?;
-        finished += 1;
-    }
-    Ok(finished)
-}
-
 /// For `error_if_exists`: a file the table already holds (outside in-flight staging), if any.
 pub async fn existing_file(target: &Target) -> Result<Option<String>, RunError> {
     let base = (!target.base.as_ref().is_empty()).then_some(&target.base);
@@ -380,25 +326,6 @@ pub async fn existing_file(target: &Target) -> Result<Option<String>, RunError> 
         }
     }
     Ok(None)
-}
-
-/// Writes the write-ahead record of `plan` (step 1).
-pub(crate) async fn write_intent(target: &Target, plan: &LakePlan) -> Result<(), RunError> {
-    let path = intent_path(target, &plan.manifest.run_id);
-    let json = serde_json::to_vec_pretty(plan)
-        .map_err(|e| RunError::msg(format!("cannot serialize a commit record: {e}")))?;
-    target
-        .store
-        .put(&path, PutPayload::from(json))
-        .await
-        .map_err(|e| {
-            RunError::msg(format!(
-                "cannot write the commit record {} (nothing of this run is visible): {e}",
-                target.display_path(&target.relative(&path))
-            ))
-        })?;
-    failpoint::hit("commit.intent");
-    Ok(())
 }
 
 /// Removes the write-ahead record of `run_id` (step 4).

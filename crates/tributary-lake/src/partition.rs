@@ -125,69 +125,7 @@ impl PartitionSpec {
                     format!("`{name}` is listed twice in `partition_by`"),
                 ));
             }
-            let key = match schema.index_of(name) {
-                Ok(column) => {
-                    let ty = schema.field(column).data_type();
-                    if !is_partitionable(ty) {
-                        return Err(BuildError::at(
-                            "partition_by",
-                            format!("cannot partition by `{name}`: its type {ty} is not a scalar"),
-                        )
-                        .with_help("partition by string, integer, boolean or date columns"));
-                    }
-                    KeySource {
-                        name: name.clone(),
-                        column,
-                        date_of: None,
-                    }
-                }
-                Err(_) if name == UPDATED_DATE => match schema.index_of(UPDATED_TIME) {
-                    Ok(column) => match schema.field(column).data_type() {
-                        DataType::Timestamp(unit, _) => KeySource {
-                            name: name.clone(),
-                            column,
-                            date_of: Some(*unit),
-                        },
-                        other => {
-                            return Err(BuildError::at(
-                                "partition_by",
-                                format!(
-                                    "`updated_date` is derived from `updated_time`, which must be \
-                                     a timestamp, not {other}"
-                                ),
-                            ));
-                        }
-                    },
-                    Err(_) => {
-                        return Err(BuildError::at(
-                            "partition_by",
-                            "`updated_date` is derived from an `updated_time` timestamp column, \
-                             and the input has none",
-                        )
-                        .with_help("remove `updated_date` from `partition_by`"));
-                    }
-                },
-                Err(_) => {
-                    let names: Vec<&str> =
-                        schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    let mut e = BuildError::at(
-                        "partition_by",
-                        format!("unknown partition column `{name}`"),
-                    );
-                    e = match tributary_core::suggest(
-                        name,
-                        names.iter().copied().chain([UPDATED_DATE]),
-                    ) {
-                        Some(s) => e.with_help(format!("did you mean `{s}`?")),
-                        None => e.with_help(format!(
-                            "the input has columns {}, and `updated_date` can be derived",
-                            names.join(", ")
-                        )),
-                    };
-                    return Err(e);
-                }
-            };
-            keys.push(key);
+            keys.push(key_source(name, schema)?);
         }
         // Derived keys keep their source column in the files; real partition columns move to
         // the path.
@@ -350,6 +288,67 @@ pub fn without(schema: &Schema, columns: &[&str]) -> Schema {
             .cloned()
             .collect::<Vec<_>>(),
     )
+}
+
+/// Where partition key `name` comes from: a scalar column, or `updated_date` derived from the
+/// `updated_time` timestamp.
+fn key_source(name: &String, schema: &SchemaRef) -> Result<KeySource, BuildError> {
+    Ok(match schema.index_of(name) {
+        Ok(column) => {
+            let ty = schema.field(column).data_type();
+            if !is_partitionable(ty) {
+                return Err(BuildError::at(
+                    "partition_by",
+                    format!("cannot partition by `{name}`: its type {ty} is not a scalar"),
+                )
+                .with_help("partition by string, integer, boolean or date columns"));
+            }
+            KeySource {
+                name: name.clone(),
+                column,
+                date_of: None,
+            }
+        }
+        Err(_) if name == UPDATED_DATE => match schema.index_of(UPDATED_TIME) {
+            Ok(column) => match schema.field(column).data_type() {
+                DataType::Timestamp(unit, _) => KeySource {
+                    name: name.clone(),
+                    column,
+                    date_of: Some(*unit),
+                },
+                other => {
+                    return Err(BuildError::at(
+                        "partition_by",
+                        format!(
+                            "`updated_date` is derived from `updated_time`, which must be \
+                             a timestamp, not {other}"
+                        ),
+                    ));
+                }
+            },
+            Err(_) => {
+                return Err(BuildError::at(
+                    "partition_by",
+                    "`updated_date` is derived from an `updated_time` timestamp column, \
+                     and the input has none",
+                )
+                .with_help("remove `updated_date` from `partition_by`"));
+            }
+        },
+        Err(_) => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let mut e =
+                BuildError::at("partition_by", format!("unknown partition column `{name}`"));
+            e = match tributary_core::suggest(name, names.iter().copied().chain([UPDATED_DATE])) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help(format!(
+                    "the input has columns {}, and `updated_date` can be derived",
+                    names.join(", ")
+                )),
+            };
+            return Err(e);
+        }
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::commit::{CommitPlan, Manifest, STAGING_DIR, remove_empty_dirs};
-use super::generation::{Retired, delete_retired, remove_intent, write_intent};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::generation::{COMMITS_DIR, Retired, Writer, delete_retired, intent_path, remove_intent};
 use tributary_core::error::RunError;
+use tributary_core::failpoint;
 use tributary_core::plugin::SinkReport;
 use tributary_core::store::{StoreOptions, Target, TargetSpec};
 
@@ -80,11 +84,11 @@ impl LakePlan {
             write_intent(target, self).await?;
         }
         self.plan.commit(target.store.as_ref()).await?;
-        tributary_core::failpoint::hit("commit.renamed");
+        failpoint::hit("commit.renamed");
         let mut manifest = self.manifest.clone();
         manifest.committed_at = Utc::now();
         manifest.write(target).await?;
-        tributary_core::failpoint::hit("commit.manifest");
+        failpoint::hit("commit.manifest");
         if !self.retire.is_empty() {
             let deleted = delete_retired(target, &self.retire).await.map_err(|e| {
                 RunError::msg(format!(
@@ -103,7 +107,7 @@ impl LakePlan {
             remove_intent(target, &manifest.run_id).await?;
             if let Some(root) = &target.local_root {
                 // Only when empty: another writer's record keeps it.
-                let _ = std::fs::remove_dir(root.join(super::generation::COMMITS_DIR));
+                let _ = std::fs::remove_dir(root.join(COMMITS_DIR));
             }
         }
         if let Some(root) = &target.local_root {
@@ -142,4 +146,76 @@ pub async fn commit_plan(plan: &serde_json::Value) -> Result<SinkReport, RunErro
     let plan: LakePlan = serde_json::from_value(plan.clone())
         .map_err(|e| RunError::msg(format!("a commit plan is damaged: {e}")))?;
     plan.commit().await
+}
+
+/// Finishes the commits of `writer` that a killed run left in `_tributary/commits/` (step 1
+/// reached, step 4 not). Returns how many it finished.
+pub async fn finish_interrupted(target: &Target, writer: &Writer) -> Result<usize, RunError> {
+    let root = target.path(COMMITS_DIR);
+    let listed: Vec<_> = target
+        .store
+        .list(Some(&root))
+        .try_collect()
+        .await
+        .map_err(|e| {
+            RunError::msg(format!(
+                "cannot list {COMMITS_DIR} of {}: {}",
+                target.display,
+                super::describe_store_error(&e)
+            ))
+        })?;
+    let mut finished = 0;
+    for meta in listed {
+        let shown = target.display_path(&target.relative(&meta.location));
+        let bytes = match target.store.get(&meta.location).await {
+            Ok(got) => got.bytes().await,
+            Err(e) => Err(e),
+        };
+        let plan = match bytes {
+            Ok(b) => serde_json::from_slice::<LakePlan>(&b),
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => {
+                return Err(RunError::msg(format!("cannot read {shown}: {e}")));
+            }
+        };
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(record = %shown, error = %e, "an interrupted commit record cannot be read; it is left alone");
+                continue;
+            }
+        };
+        if !writer.wrote(&plan.manifest) {
+            continue;
+        }
+        tracing::warn!(run_id = %plan.manifest.run_id, "the previous run of this sink stopped while committing; finishing its commit first");
+        plan.commit_on(target, true).await.map_err(|e| {
+            RunError::msg(format!(
+                "cannot finish the commit of run {} that was interrupted: {e}. If its files \
+                 cannot be recovered, delete {shown} (its data is then not committed) and rerun",
+                plan.manifest.run_id
+            ))
+        })?;
+        finished += 1;
+    }
+    Ok(finished)
+}
+
+/// Writes the write-ahead record of `plan` (step 1).
+pub async fn write_intent(target: &Target, plan: &LakePlan) -> Result<(), RunError> {
+    let path = intent_path(target, &plan.manifest.run_id);
+    let json = serde_json::to_vec_pretty(plan)
+        .map_err(|e| RunError::msg(format!("cannot serialize a commit record: {e}")))?;
+    target
+        .store
+        .put(&path, PutPayload::from(json))
+        .await
+        .map_err(|e| {
+            RunError::msg(format!(
+                "cannot write the commit record {} (nothing of this run is visible): {e}",
+                target.display_path(&target.relative(&path))
+            ))
+        })?;
+    failpoint::hit("commit.intent");
+    Ok(())
 }

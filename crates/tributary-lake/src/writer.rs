@@ -24,7 +24,7 @@ use super::commit::{
 };
 use super::generation::{self, Retired, WriteMode, Writer};
 use super::partition::{PartitionKey, PartitionSpec};
-use super::plan::LakePlan;
+use super::plan::{self, LakePlan};
 use tributary_core::error::RunError;
 use tributary_core::plugin::{RunContext, SinkReport};
 use tributary_core::store::Target;
@@ -153,7 +153,7 @@ impl<F: EncoderFactory> PartitionedWriter<F> {
     ) -> Result<Self, RunError> {
         let writer = Writer::of(ctx);
         if !ctx.dry_run {
-            let finished = generation::finish_interrupted(&target, &writer).await?;
+            let finished = plan::finish_interrupted(&target, &writer).await?;
             if finished > 0 {
                 tracing::info!(sink = %ctx.id, runs = finished, "finished interrupted commits");
             }
@@ -464,7 +464,7 @@ async fn lake_plan(
     };
     tributary_core::failpoint::hit("writer.prepared");
     Ok(LakePlan {
-        kind: super::plan::KIND.into(),
+        kind: plan::KIND.into(),
         location,
         options,
         plan,
@@ -931,7 +931,7 @@ mod tests {
         w.write(&batch(&[("a", 2), ("b", 3)])).await.unwrap();
         let (_, plan) = w.prepare(Default::default()).await.unwrap();
         assert_eq!(plan.retire.len(), 1, "the plan replaces the first run");
-        generation::write_intent(&target, &plan).await.unwrap();
+        plan::write_intent(&target, &plan).await.unwrap();
         let first = &plan.plan.files[0];
         store
             .rename(

@@ -29,7 +29,8 @@ pub const MERGE_ORDER: &str = "updated_time";
 /// mode         = "merge"          # or "append" (default)
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+// Unknown keys are refused by the loader against the schema's keys, not by serde's
+// `deny_unknown_fields`, which cannot see through the flattened store options.
 pub struct DeltaConfig {
     /// Where the table lives: a local directory (`./lake/conversations`), `file:///data/lake`,
     /// or `s3://bucket/prefix` (also S3-compatible stores with `endpoint`). Created on the first
@@ -75,20 +76,10 @@ pub struct DeltaConfig {
     #[serde(default = "default_merge_retries")]
     pub merge_retries: usize,
 
-    /// Endpoint of an S3-compatible store (MinIO, Ceph, moto), e.g. `https://minio.internal:9000`.
-    /// Only with `s3://` paths. Default: AWS (or `AWS_ENDPOINT_URL`).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-
-    /// Allow a plain `http://` endpoint. Refused unless `endpoint` is a loopback address
-    /// (127.0.0.1, ::1, localhost): meant for local test servers. Default: false.
-    #[serde(default)]
-    pub allow_http: bool,
-
-    /// S3 region. Default: `AWS_REGION`/`AWS_DEFAULT_REGION` from the environment, else
-    /// `us-east-1`.
-    #[serde(default)]
-    pub region: Option<String>,
+    /// The object-store options (`endpoint`, `allow_http`, `region`): one set of keys, checked
+    /// alike for every sink and the state (see `tributary plugins`).
+    #[serde(flatten)]
+    pub store: StoreOptions,
 }
 
 /// How rows enter the table.
@@ -153,17 +144,6 @@ impl Compression {
     }
 }
 
-impl DeltaConfig {
-    /// The object-store options.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            endpoint: self.endpoint.clone(),
-            allow_http: self.allow_http,
-            region: self.region.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,10 +172,21 @@ mod tests {
         assert_eq!(d.target_file_size, DEFAULT_TARGET_FILE_SIZE);
     }
 
+    /// The loader's errors for a `delta` sink table (unknown keys are the loader's to refuse).
+    fn load_errors(table: &str) -> String {
+        let mut registry = tributary_core::registry::Registry::new();
+        registry.sink::<crate::Delta>();
+        let text = format!("[sinks.out]\ntype = \"delta\"\ninputs = [\"src\"]\n{table}");
+        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn rejects_unknown_keys_and_modes() {
-        let e = toml::from_str::<DeltaConfig>("path = \"x\"\nmerge = true").unwrap_err();
-        assert!(e.to_string().contains("unknown field `merge`"), "{e}");
+        let e = load_errors("path = \"x\"\nmerge = true");
+        assert!(e.contains("unknown key `merge`"), "{e}");
         let e = toml::from_str::<DeltaConfig>("path = \"x\"\nmode = \"upsert\"").unwrap_err();
         assert!(e.to_string().contains("append"), "{e}");
     }

@@ -59,7 +59,7 @@ struct Running {
 
 /// Validates `config` against the input. Pure.
 pub fn delta_sink(config: DeltaConfig, input: &BuildInput) -> Result<DeltaSink, BuildError> {
-    let table = TableLocation::parse(&config.path, config.store_options())?;
+    let table = TableLocation::parse(&config.path, config.store.clone())?;
     // The lake layer's partition validation: known scalar columns or `updated_date`, with
     // did-you-mean.
     PartitionSpec::new(&config.partition_by, &input.schema)?;

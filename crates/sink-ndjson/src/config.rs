@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use tributary_core::BuildError;
-use tributary_lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
+use tributary_lake::{ByteSize, StoreOptions, WriteMode};
 
 /// Default gzip level (zlib's default: the usual speed/size balance).
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
@@ -24,7 +24,8 @@ pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(256 << 20);
 /// compression  = "gzip"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+// Unknown keys are refused by the loader against the schema's keys, not by serde's
+// `deny_unknown_fields`, which cannot see through the flattened store options.
 pub struct NdjsonConfig {
     /// The directory the files go to: a local directory (`./export`), `file:///data/export`,
     /// `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`. Cloud credentials
@@ -74,19 +75,10 @@ pub struct NdjsonConfig {
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
 
-    /// Endpoint of an S3-compatible store (MinIO, Ceph, moto). Only with `s3://` (or `az://`)
-    /// paths. Default: the provider's endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-
-    /// Allow a plain `http://` endpoint; refused unless `endpoint` is a loopback address.
-    /// Default: false.
-    #[serde(default)]
-    pub allow_http: bool,
-
-    /// S3 region. Default: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
-    #[serde(default)]
-    pub region: Option<String>,
+    /// The object-store options (`endpoint`, `allow_http`, `region`): one set of keys, checked
+    /// alike for every sink and the state (see `tributary plugins`).
+    #[serde(flatten)]
+    pub store: StoreOptions,
 }
 
 /// Compression of the NDJSON files.
@@ -188,24 +180,6 @@ impl NdjsonConfig {
             },
         })
     }
-
-    /// The object-store options.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            endpoint: self.endpoint.clone(),
-            allow_http: self.allow_http,
-            region: self.region.clone(),
-        }
-    }
-
-    /// The rotation options.
-    pub fn rotation(&self) -> RotationOptions {
-        RotationOptions {
-            max_open_files: self.max_open_files,
-            max_rows_per_file: self.max_rows_per_file,
-            target_file_size: Some(self.target_file_size.bytes()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -242,17 +216,25 @@ mod tests {
         );
     }
 
+    /// The loader's errors for a `ndjson` sink table (unknown keys are the loader's to refuse).
+    fn load_errors(table: &str) -> String {
+        let mut registry = tributary_core::registry::Registry::new();
+        registry.sink::<crate::Ndjson>();
+        let text = format!("[sinks.out]\ntype = \"ndjson\"\ninputs = [\"src\"]\n{table}");
+        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn defaults_and_unknown_keys() {
         let c = parse("path = \"out\"");
         assert!(!c.explicit_nulls);
         assert_eq!(c.max_open_files, DEFAULT_MAX_OPEN_FILES);
         assert_eq!(c.target_file_size, DEFAULT_TARGET_FILE_SIZE);
-        let e = toml::from_str::<NdjsonConfig>("path = \"x\"\nexplicit_null = true").unwrap_err();
-        assert!(
-            e.to_string().contains("unknown field `explicit_null`"),
-            "{e}"
-        );
+        let e = load_errors("path = \"x\"\nexplicit_null = true");
+        assert!(e.contains("unknown key `explicit_null`"), "{e}");
         assert!(e.to_string().contains("explicit_nulls"), "{e}");
         assert!(toml::from_str::<NdjsonConfig>("path = \"x\"\ncompression = \"lz4\"").is_err());
     }

@@ -14,7 +14,9 @@ use object_store::path::Path;
 use tokio::io::AsyncWriteExt;
 use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
-use tributary_lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
+use tributary_lake::{
+    EncoderFactory, FileEncoder, LakeSink, PartitionSpec, RotationOptions, TargetSpec,
+};
 
 use crate::config::{Codec, NdjsonConfig};
 
@@ -24,29 +26,19 @@ pub type NdjsonSink = LakeSink<NdjsonFactory>;
 
 /// Validates `config` against the input and prepares the sink. Pure: no I/O.
 pub fn ndjson_sink(config: NdjsonConfig, input: &BuildInput) -> Result<NdjsonSink, BuildError> {
-    let target = TargetSpec::parse(&config.path, config.store_options())?;
+    let target = TargetSpec::parse(&config.path, config.store.clone())?;
     let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
     let codec = config.codec()?;
-    for (key, value) in [
-        ("max_open_files", config.max_open_files as u64),
-        ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
-        ("target_file_size", config.target_file_size.bytes()),
-    ] {
-        if value == 0 {
-            return Err(BuildError::at(
-                key,
-                format!("`{key}` must be greater than 0"),
-            ));
-        }
-    }
+    let rotation = RotationOptions::from_keys(
+        config.max_open_files,
+        config.max_rows_per_file,
+        config.target_file_size,
+    )?;
     let json = JsonShape::new(spec.data_schema(), config.explicit_nulls);
-    Ok(LakeSink::new(
-        target,
-        spec,
-        config.rotation(),
-        NdjsonFactory { codec, json },
+    Ok(
+        LakeSink::new(target, spec, rotation, NdjsonFactory { codec, json })
+            .with_mode(config.write_mode),
     )
-    .with_mode(config.write_mode))
 }
 
 /// How batches become JSON text.

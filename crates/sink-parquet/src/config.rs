@@ -1,7 +1,7 @@
 //! `ParquetConfig`: the `[sinks.ID]` table of `type = "parquet"`.
 
 use serde::Deserialize;
-use tributary_lake::{ByteSize, RotationOptions, StoreOptions, WriteMode};
+use tributary_lake::{ByteSize, StoreOptions, WriteMode};
 
 /// Default zstd level: 3 is zstd's own default — most of the ratio of higher levels at a
 /// fraction of their CPU cost.
@@ -28,7 +28,8 @@ pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(256 << 20);
 /// compression  = "zstd"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+// Unknown keys are refused by the loader against the schema's keys, not by serde's
+// `deny_unknown_fields`, which cannot see through the flattened store options.
 pub struct ParquetConfig {
     /// Where the table lives: a local directory (`./lake`, `/data/lake`), `file:///data/lake`,
     /// `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`. Cloud credentials
@@ -78,21 +79,10 @@ pub struct ParquetConfig {
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
 
-    /// Endpoint of an S3-compatible store (MinIO, Ceph, moto), e.g. `https://minio.internal:9000`.
-    /// Only with `s3://` (or `az://`) paths. Default: the provider's endpoint (or
-    /// `AWS_ENDPOINT_URL`).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-
-    /// Allow a plain `http://` endpoint. Refused unless `endpoint` is a loopback address
-    /// (127.0.0.1, ::1, localhost): meant for local test servers. Default: false.
-    #[serde(default)]
-    pub allow_http: bool,
-
-    /// S3 region. Default: `AWS_REGION`/`AWS_DEFAULT_REGION` from the environment, else
-    /// `us-east-1`.
-    #[serde(default)]
-    pub region: Option<String>,
+    /// The object-store options (`endpoint`, `allow_http`, `region`): one set of keys, checked
+    /// alike for every sink and the state (see `tributary plugins`).
+    #[serde(flatten)]
+    pub store: StoreOptions,
 }
 
 /// Parquet compression codec.
@@ -131,26 +121,6 @@ fn default_max_open_files() -> usize {
     DEFAULT_MAX_OPEN_FILES
 }
 
-impl ParquetConfig {
-    /// The object-store options.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            endpoint: self.endpoint.clone(),
-            allow_http: self.allow_http,
-            region: self.region.clone(),
-        }
-    }
-
-    /// The rotation options.
-    pub fn rotation(&self) -> RotationOptions {
-        RotationOptions {
-            max_open_files: self.max_open_files,
-            max_rows_per_file: self.max_rows_per_file,
-            target_file_size: Some(self.target_file_size.bytes()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,20 +142,40 @@ mod tests {
         assert_eq!(c.target_file_size, ByteSize(128 << 20));
         assert_eq!(c.row_group_rows, DEFAULT_ROW_GROUP_ROWS);
         assert_eq!(c.max_open_files, DEFAULT_MAX_OPEN_FILES);
+        // The store options are flattened into the sink's table.
+        assert_eq!(c.store.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(c.store.allow_http);
         let d: ParquetConfig = toml::from_str(r#"path = "./lake""#).unwrap();
         assert_eq!(d.compression, Compression::Zstd);
         assert!(d.partition_by.is_empty());
         assert_eq!(d.target_file_size, DEFAULT_TARGET_FILE_SIZE);
-        assert!(!d.allow_http);
+        assert!(!d.store.allow_http);
+    }
+
+    /// The loader's errors for a `parquet` sink table (unknown keys are the loader's to refuse).
+    fn load_errors(table: &str) -> String {
+        let mut registry = tributary_core::registry::Registry::new();
+        registry.sink::<crate::Parquet>();
+        let text = format!("[sinks.out]\ntype = \"parquet\"\ninputs = [\"src\"]\n{table}");
+        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
     fn rejects_unknown_keys_and_codecs() {
-        let e = toml::from_str::<ParquetConfig>("path = \"x\"\npartition = [\"a\"]").unwrap_err();
-        assert!(e.to_string().contains("unknown field `partition`"), "{e}");
+        let e = load_errors("path = \"x\"\npartition = [\"a\"]");
+        assert!(e.contains("unknown key `partition`"), "{e}");
         assert!(
-            e.to_string().contains("partition_by"),
-            "the valid keys are listed: {e}"
+            e.contains("partition_by"),
+            "the nearest key is suggested: {e}"
+        );
+        // The shared store options are keys of the sink like any other.
+        let e = load_errors("path = \"x\"\nendpont = \"https://minio\"");
+        assert!(
+            e.contains("unknown key `endpont`") && e.contains("endpoint"),
+            "{e}"
         );
         let e = toml::from_str::<ParquetConfig>("path = \"x\"\ncompression = \"lz4\"").unwrap_err();
         assert!(e.to_string().contains("zstd"), "{e}");

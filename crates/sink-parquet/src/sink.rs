@@ -12,7 +12,10 @@ use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
-use tributary_lake::{EncoderFactory, FileEncoder, LakeSink, PartitionSpec, TargetSpec};
+use tributary_lake::{
+    EncoderFactory, FileEncoder, LakeSink, PartitionSpec, RotationOptions, TargetSpec,
+    require_positive,
+};
 
 use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
 
@@ -25,7 +28,7 @@ pub type ParquetSink = LakeSink<ParquetFactory>;
 
 /// Validates `config` against the input and prepares the sink. Pure: no I/O.
 pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<ParquetSink, BuildError> {
-    let target = TargetSpec::parse(&config.path, config.store_options())?;
+    let target = TargetSpec::parse(&config.path, config.store.clone())?;
     let spec = PartitionSpec::new(&config.partition_by, &input.schema)?;
     // Every input type must have a Parquet mapping; better to know at `validate` time.
     parquet::arrow::ArrowSchemaConverter::new()
@@ -35,19 +38,12 @@ pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<Parquet
                 "the input schema cannot be written as Parquet: {e}"
             ))
         })?;
-    for (key, value) in [
-        ("row_group_rows", config.row_group_rows as u64),
-        ("max_open_files", config.max_open_files as u64),
-        ("max_rows_per_file", config.max_rows_per_file.unwrap_or(1)),
-        ("target_file_size", config.target_file_size.bytes()),
-    ] {
-        if value == 0 {
-            return Err(BuildError::at(
-                key,
-                format!("`{key}` must be greater than 0"),
-            ));
-        }
-    }
+    require_positive("row_group_rows", config.row_group_rows as u64)?;
+    let rotation = RotationOptions::from_keys(
+        config.max_open_files,
+        config.max_rows_per_file,
+        config.target_file_size,
+    )?;
     let codec = match (config.compression, config.compression_level) {
         (Compression::Zstd, level) => {
             let level = level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
@@ -82,7 +78,7 @@ pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<Parquet
     Ok(LakeSink::new(
         target,
         spec,
-        config.rotation(),
+        rotation,
         ParquetFactory {
             props,
             tag: config.compression.file_tag(),

@@ -32,11 +32,15 @@ use crate::error::{BuildError, RunError};
 )]
 #[serde(default)]
 pub struct StoreOptions {
-    /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, moto) or of an Azure Blob emulator
+    /// (Azurite), e.g. `https://minio.internal:9000`. Only with `s3://` and `az://` paths.
+    /// Default: the provider's endpoint (or `AWS_ENDPOINT_URL`).
     pub endpoint: Option<String>,
-    /// Allow plain HTTP to `endpoint`; refused unless the endpoint is a loopback address.
+    /// Allow a plain `http://` endpoint. Refused unless `endpoint` is a loopback address
+    /// (127.0.0.1, ::1, localhost): meant for local test servers. Default: false.
     pub allow_http: bool,
-    /// S3 region (else `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`).
+    /// S3 region. Only with `s3://` paths. Default: `AWS_REGION`/`AWS_DEFAULT_REGION` from the
+    /// environment, else `us-east-1`.
     pub region: Option<String>,
 }
 

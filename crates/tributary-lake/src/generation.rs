@@ -123,22 +123,30 @@ pub struct Retired {
     pub remaining: Option<Manifest>,
 }
 
-/// Every readable run manifest of the table. A manifest that cannot be parsed is skipped with a
-/// warning: its files are unknown, so they are never deleted.
-pub async fn manifests(target: &Target) -> Result<Vec<Manifest>, RunError> {
-    let root = target.path(MANIFEST_DIR);
-    let listed: Vec<_> = target
+/// Every object under `<base>/<dir>` (`what` names them in the error).
+pub(crate) async fn list_under(
+    target: &Target,
+    dir: &str,
+    what: &str,
+) -> Result<Vec<object_store::ObjectMeta>, RunError> {
+    target
         .store
-        .list(Some(&root))
+        .list(Some(&target.path(dir)))
         .try_collect()
         .await
         .map_err(|e| {
             RunError::msg(format!(
-                "cannot list the run manifests of {}: {}",
+                "cannot list {what} of {}: {}",
                 target.display,
                 super::describe_store_error(&e)
             ))
-        })?;
+        })
+}
+
+/// Every readable run manifest of the table. A manifest that cannot be parsed is skipped with a
+/// warning: its files are unknown, so they are never deleted.
+pub async fn manifests(target: &Target) -> Result<Vec<Manifest>, RunError> {
+    let listed = list_under(target, MANIFEST_DIR, "the run manifests").await?;
     let mut out = Vec::new();
     for meta in listed {
         if meta.location.extension() != Some("json") {

@@ -55,4 +55,6 @@ pub use plan::{COMMITTER, LakePlan, commit_plan};
 pub use sink::LakeSink;
 pub use size::ByteSize;
 pub use tributary_core::store::{StoreOptions, Target, TargetSpec, describe_store_error};
-pub use writer::{EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions};
+pub use writer::{
+    EncoderFactory, FileEncoder, PartitionedWriter, RotationOptions, require_positive,
+};

@@ -9,11 +9,12 @@
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::commit::{CommitPlan, Manifest, STAGING_DIR, remove_empty_dirs};
-use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::generation::{COMMITS_DIR, Retired, Writer, delete_retired, intent_path, remove_intent};
+use super::commit::{CommitPlan, Manifest, STAGING_DIR, remove_empty_dirs};
+use super::generation::{
+    COMMITS_DIR, Retired, Writer, delete_retired, intent_path, list_under, remove_intent,
+};
 use tributary_core::error::RunError;
 use tributary_core::failpoint;
 use tributary_core::plugin::SinkReport;
@@ -151,19 +152,7 @@ pub async fn commit_plan(plan: &serde_json::Value) -> Result<SinkReport, RunErro
 /// Finishes the commits of `writer` that a killed run left in `_tributary/commits/` (step 1
 /// reached, step 4 not). Returns how many it finished.
 pub async fn finish_interrupted(target: &Target, writer: &Writer) -> Result<usize, RunError> {
-    let root = target.path(COMMITS_DIR);
-    let listed: Vec<_> = target
-        .store
-        .list(Some(&root))
-        .try_collect()
-        .await
-        .map_err(|e| {
-            RunError::msg(format!(
-                "cannot list {COMMITS_DIR} of {}: {}",
-                target.display,
-                super::describe_store_error(&e)
-            ))
-        })?;
+    let listed = list_under(target, COMMITS_DIR, COMMITS_DIR).await?;
     let mut finished = 0;
     for meta in listed {
         let shown = target.display_path(&target.relative(&meta.location));

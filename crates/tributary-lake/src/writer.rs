@@ -87,6 +87,36 @@ impl Default for RotationOptions {
     }
 }
 
+impl RotationOptions {
+    /// The rotation keys every file sink has (`max_open_files`, `max_rows_per_file`,
+    /// `target_file_size`), each checked to be greater than 0 (in that order).
+    pub fn from_keys(
+        max_open_files: usize,
+        max_rows_per_file: Option<u64>,
+        target_file_size: crate::ByteSize,
+    ) -> Result<Self, tributary_core::BuildError> {
+        require_positive("max_open_files", max_open_files as u64)?;
+        require_positive("max_rows_per_file", max_rows_per_file.unwrap_or(1))?;
+        require_positive("target_file_size", target_file_size.bytes())?;
+        Ok(Self {
+            max_open_files,
+            max_rows_per_file,
+            target_file_size: Some(target_file_size.bytes()),
+        })
+    }
+}
+
+/// Refuses a 0 for a count or size key, at `key`.
+pub fn require_positive(key: &'static str, value: u64) -> Result<(), tributary_core::BuildError> {
+    if value == 0 {
+        return Err(tributary_core::BuildError::at(
+            key,
+            format!("`{key}` must be greater than 0"),
+        ));
+    }
+    Ok(())
+}
+
 struct OpenFile<E> {
     encoder: E,
     tmp: Path,

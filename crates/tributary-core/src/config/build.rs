@@ -335,6 +335,21 @@ impl Loader {
         let component = raw.name();
         let mut value = config.clone();
         let mut set_aside: Vec<String> = Vec::new();
+        // Keys the plugin does not have, checked against its schema's keys rather than left to
+        // serde: `deny_unknown_fields` cannot see through a flattened option group (the store
+        // options every file sink shares).
+        if let DeValue::Table(table) = value.get_mut() {
+            let unknown: Vec<(String, Range<usize>)> = table
+                .iter()
+                .filter(|(k, _)| !keys.iter().any(|known| known == k.get_ref().as_ref()))
+                .map(|(k, _)| (k.get_ref().to_string(), k.span()))
+                .collect();
+            for (name, span) in unknown {
+                self.unknown_key(&name, span, &component, &keys);
+                table.remove(name.as_str());
+                set_aside.push(name);
+            }
+        }
         // Each round removes one key, so this ends; the bound is a guard against a plugin whose
         // errors carry spans outside its table.
         for _ in 0..=keys.len() + 64 {

@@ -25,11 +25,9 @@ impl Loader {
         };
         let (message, help, key) =
             if let Some(field) = between_backticks(&message, "unknown field `") {
-                let help = did_you_mean(&field, keys.iter().map(String::as_str))
-                    .unwrap_or_else(|| format!("valid keys: `{}`", keys.join("`, `")));
                 (
-                    format!("unknown key `{field}` in `{component}`"),
-                    Some(help),
+                    unknown_key_message(&field, component),
+                    Some(unknown_key_help(&field, keys)),
                     Some(field),
                 )
             } else if let Some(field) = between_backticks(&message, "missing field `") {
@@ -81,6 +79,38 @@ impl Loader {
         }
         self.push(d);
     }
+}
+
+impl Loader {
+    /// A key of `component`'s table that its plugin does not have.
+    pub(super) fn unknown_key(
+        &mut self,
+        field: &str,
+        span: Range<usize>,
+        component: &str,
+        keys: &[String],
+    ) {
+        let d = self
+            .src
+            .diagnostic(
+                Severity::Error,
+                Some(span),
+                unknown_key_message(field, component),
+            )
+            .component(component)
+            .maybe_help(Some(unknown_key_help(field, keys)))
+            .key(field);
+        self.push(d);
+    }
+}
+
+fn unknown_key_message(field: &str, component: &str) -> String {
+    format!("unknown key `{field}` in `{component}`")
+}
+
+fn unknown_key_help(field: &str, keys: &[String]) -> String {
+    did_you_mean(field, keys.iter().map(String::as_str))
+        .unwrap_or_else(|| format!("valid keys: `{}`", keys.join("`, `")))
 }
 
 /// The dotted key whose value (or key) sits at `span` inside `table`.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tributary_lake::{ByteSize, StoreOptions};
 
-/// Default zstd level (zstd's own default).
-pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+/// Default zstd level (zstd's own default; the `parquet` sink's).
+pub use sink_parquet::config::DEFAULT_COMPRESSION_LEVEL;
 /// Default `target_file_size`: 128 MiB, in the range Delta's OPTIMIZE aims for.
 pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(128 << 20);
 /// Default `commit_retries`: how often a commit that lost a race to another writer is retried
@@ -97,20 +97,9 @@ pub enum Mode {
     Overwrite,
 }
 
-/// Parquet compression codec of the data files.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// Zstandard (default).
-    #[default]
-    Zstd,
-    /// Snappy: Delta's traditional default, for old readers.
-    Snappy,
-    /// No compression.
-    None,
-}
+/// Parquet compression codec of the data files: the `parquet` sink's (`zstd`, `snappy`,
+/// `none`), with the same `compression_level` check.
+pub use sink_parquet::config::Compression;
 
 fn default_target_file_size() -> ByteSize {
     DEFAULT_TARGET_FILE_SIZE
@@ -124,24 +113,18 @@ fn default_merge_retries() -> usize {
     DEFAULT_MERGE_RETRIES
 }
 
-impl Compression {
-    /// Parquet writer properties for data files (with `level` for zstd).
-    pub fn writer_properties(
-        self,
-        level: Option<i32>,
-    ) -> parquet::file::properties::WriterProperties {
-        use parquet::basic::{Compression as Codec, ZstdLevel};
-        let codec = match self {
-            Compression::Zstd => Codec::ZSTD(
-                ZstdLevel::try_new(level.unwrap_or(DEFAULT_COMPRESSION_LEVEL)).unwrap_or_default(),
-            ),
-            Compression::Snappy => Codec::SNAPPY,
-            Compression::None => Codec::UNCOMPRESSED,
-        };
-        parquet::file::properties::WriterProperties::builder()
-            .set_compression(codec)
-            .build()
-    }
+/// Parquet writer properties for data files. The level was checked when the sink was built
+/// ([`Compression::codec`]); a plan carrying a bad one (edited by hand) gets zstd's default.
+pub fn writer_properties(
+    compression: Compression,
+    level: Option<i32>,
+) -> parquet::file::properties::WriterProperties {
+    let codec = compression
+        .codec(level)
+        .unwrap_or(parquet::basic::Compression::ZSTD(Default::default()));
+    parquet::file::properties::WriterProperties::builder()
+        .set_compression(codec)
+        .build()
 }
 
 #[cfg(test)]
@@ -172,15 +155,8 @@ mod tests {
         assert_eq!(d.target_file_size, DEFAULT_TARGET_FILE_SIZE);
     }
 
-    /// The loader's errors for a `delta` sink table (unknown keys are the loader's to refuse).
     fn load_errors(table: &str) -> String {
-        let mut registry = tributary_core::registry::Registry::new();
-        registry.sink::<crate::Delta>();
-        let text = format!("[sinks.out]\ntype = \"delta\"\ninputs = [\"src\"]\n{table}");
-        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
-            Ok(_) => String::new(),
-            Err(e) => e.to_string(),
-        }
+        tributary_testkit::sink_table_errors::<crate::Delta>("delta", table)
     }
 
     #[test]

@@ -35,7 +35,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tributary_core::RunError;
 
-use crate::config::{MERGE_KEY, MERGE_ORDER};
+use crate::config::{MERGE_KEY, MERGE_ORDER, writer_properties};
 use crate::plan::DeltaPlan;
 
 /// The read predicate recorded in the commit (for humans reading the history).
@@ -298,7 +298,7 @@ async fn write_rewrites(
     }
     let mut writer = RecordBatchWriter::for_table(table)
         .map_err(|e| error(plan, "cannot open a writer", &e))?
-        .with_writer_properties(plan.compression.writer_properties(plan.compression_level))
+        .with_writer_properties(writer_properties(plan.compression, plan.compression_level))
         .with_target_file_size(plan.target_file_size);
     let schema = writer.arrow_schema();
     for (file_ref, deleted) in rewrites {

@@ -11,7 +11,7 @@ use tributary_core::plugin::{BuildInput, Prepared, RunContext, Sink, SinkReport}
 use tributary_core::{BuildError, RunError};
 use tributary_lake::PartitionSpec;
 
-use crate::config::{Compression, DeltaConfig, MERGE_KEY, MERGE_ORDER, Mode};
+use crate::config::{Compression, DeltaConfig, MERGE_KEY, MERGE_ORDER, Mode, writer_properties};
 use crate::plan::{DeltaPlan, KIND};
 use crate::schema;
 use crate::table::TableLocation;
@@ -63,20 +63,7 @@ pub fn delta_sink(config: DeltaConfig, input: &BuildInput) -> Result<DeltaSink, 
     // The lake layer's partition validation: known scalar columns or `updated_date`, with
     // did-you-mean.
     PartitionSpec::new(&config.partition_by, &input.schema)?;
-    if let Some(level) = config.compression_level {
-        if config.compression != Compression::Zstd {
-            return Err(BuildError::at(
-                "compression_level",
-                "`compression_level` only applies to `compression = \"zstd\"`",
-            ));
-        }
-        if !(1..=22).contains(&level) {
-            return Err(BuildError::at(
-                "compression_level",
-                format!("zstd levels are 1 to 22, not {level}"),
-            ));
-        }
-    }
+    config.compression.codec(config.compression_level)?;
     if config.target_file_size.bytes() < 1 << 20 {
         return Err(BuildError::at(
             "target_file_size",
@@ -259,11 +246,10 @@ impl Sink for DeltaSink {
                         Some(
                             RecordBatchWriter::for_table(&table)
                                 .map_err(|e| t.error("cannot write to", e))?
-                                .with_writer_properties(
-                                    self.settings
-                                        .compression
-                                        .writer_properties(self.settings.compression_level),
-                                )
+                                .with_writer_properties(writer_properties(
+                                    self.settings.compression,
+                                    self.settings.compression_level,
+                                ))
                                 .with_target_file_size(self.settings.target_file_size),
                         )
                     };

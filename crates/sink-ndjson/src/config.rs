@@ -216,15 +216,8 @@ mod tests {
         );
     }
 
-    /// The loader's errors for a `ndjson` sink table (unknown keys are the loader's to refuse).
     fn load_errors(table: &str) -> String {
-        let mut registry = tributary_core::registry::Registry::new();
-        registry.sink::<crate::Ndjson>();
-        let text = format!("[sinks.out]\ntype = \"ndjson\"\ninputs = [\"src\"]\n{table}");
-        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
-            Ok(_) => String::new(),
-            Err(e) => e.to_string(),
-        }
+        tributary_testkit::sink_table_errors::<crate::Ndjson>("ndjson", table)
     }
 
     #[test]

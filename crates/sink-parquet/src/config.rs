@@ -1,6 +1,7 @@
 //! `ParquetConfig`: the `[sinks.ID]` table of `type = "parquet"`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tributary_core::BuildError;
 use tributary_lake::{ByteSize, StoreOptions, WriteMode};
 
 /// Default zstd level: 3 is zstd's own default — most of the ratio of higher levels at a
@@ -86,7 +87,9 @@ pub struct ParquetConfig {
 }
 
 /// Parquet compression codec.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Zstandard (default): the best ratio for its speed; read by every current engine.
@@ -99,6 +102,30 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The Parquet codec, with `level` for zstd: the one check of `compression_level` for every
+    /// sink that writes Parquet (`parquet`, `delta`).
+    pub fn codec(self, level: Option<i32>) -> Result<parquet::basic::Compression, BuildError> {
+        use parquet::basic::{Compression as Codec, ZstdLevel};
+        match (self, level) {
+            (Compression::Zstd, level) => {
+                let level = level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
+                Ok(Codec::ZSTD(ZstdLevel::try_new(level).map_err(|_| {
+                    BuildError::at(
+                        "compression_level",
+                        format!("zstd level {level} is out of range"),
+                    )
+                    .with_help("use 1 (fastest) to 22 (smallest); 3 is the default")
+                })?))
+            }
+            (_, Some(_)) => Err(BuildError::at(
+                "compression_level",
+                "`compression_level` applies only to `compression = \"zstd\"`",
+            )),
+            (Compression::Snappy, None) => Ok(Codec::SNAPPY),
+            (Compression::None, None) => Ok(Codec::UNCOMPRESSED),
+        }
+    }
+
     /// The codec's part of file names: `part-<run>-00000.<codec>.parquet`.
     pub fn file_tag(self) -> &'static str {
         match self {
@@ -152,15 +179,8 @@ mod tests {
         assert!(!d.store.allow_http);
     }
 
-    /// The loader's errors for a `parquet` sink table (unknown keys are the loader's to refuse).
     fn load_errors(table: &str) -> String {
-        let mut registry = tributary_core::registry::Registry::new();
-        registry.sink::<crate::Parquet>();
-        let text = format!("[sinks.out]\ntype = \"parquet\"\ninputs = [\"src\"]\n{table}");
-        match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
-            Ok(_) => String::new(),
-            Err(e) => e.to_string(),
-        }
+        tributary_testkit::sink_table_errors::<crate::Parquet>("parquet", table)
     }
 
     #[test]

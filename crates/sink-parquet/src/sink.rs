@@ -8,7 +8,6 @@ use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tributary_core::plugin::BuildInput;
 use tributary_core::{BuildError, RunError};
@@ -17,7 +16,7 @@ use tributary_lake::{
     require_positive,
 };
 
-use crate::config::{Compression, DEFAULT_COMPRESSION_LEVEL, ParquetConfig, ROW_GROUP_MAX_BYTES};
+use crate::config::{ParquetConfig, ROW_GROUP_MAX_BYTES};
 
 /// Multipart parts uploaded concurrently per open file.
 const UPLOAD_CONCURRENCY: usize = 2;
@@ -44,26 +43,7 @@ pub fn parquet_sink(config: ParquetConfig, input: &BuildInput) -> Result<Parquet
         config.max_rows_per_file,
         config.target_file_size,
     )?;
-    let codec = match (config.compression, config.compression_level) {
-        (Compression::Zstd, level) => {
-            let level = level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
-            Codec::ZSTD(ZstdLevel::try_new(level).map_err(|_| {
-                BuildError::at(
-                    "compression_level",
-                    format!("zstd level {level} is out of range"),
-                )
-                .with_help("use 1 (fastest) to 22 (smallest); 3 is the default")
-            })?)
-        }
-        (_, Some(_)) => {
-            return Err(BuildError::at(
-                "compression_level",
-                "`compression_level` applies only to `compression = \"zstd\"`",
-            ));
-        }
-        (Compression::Snappy, None) => Codec::SNAPPY,
-        (Compression::None, None) => Codec::UNCOMPRESSED,
-    };
+    let codec = config.compression.codec(config.compression_level)?;
     let props = WriterProperties::builder()
         .set_compression(codec)
         .set_max_row_group_row_count(Some(config.row_group_rows))

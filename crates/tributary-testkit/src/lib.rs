@@ -65,6 +65,22 @@ pub fn run_python(script: &str, args: &[&str]) -> Output {
     out
 }
 
+/// The loader's errors for one `[sinks.out]` table of sink plugin `P` whose `type` is `type_`
+/// (empty when it loads). Unknown keys are the loader's to refuse, so a config's key tests go
+/// through it rather than through serde alone.
+pub fn sink_table_errors<P: tributary_core::plugin::SinkPlugin>(
+    type_: &str,
+    table: &str,
+) -> String {
+    let mut registry = tributary_core::registry::Registry::new();
+    registry.sink::<P>();
+    let text = format!("[sinks.out]\ntype = \"{type_}\"\ninputs = [\"src\"]\n{table}");
+    match tributary_core::config::load_str(&text, "p.toml".as_ref(), &registry, &|_| None) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (racy by nature, fine for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

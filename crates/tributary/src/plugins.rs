@@ -27,7 +27,11 @@ pub fn registry() -> Registry {
 /// In-process services (`base_url = "embedded"` starts the Graph emulator).
 pub fn services() -> Services {
     let mut s = Services::default();
-    s.register("graph-emulator", Arc::new(EmbeddedGraph));
+    // The name the Graph source asks for: one constant, so the two cannot drift apart.
+    s.register(
+        source_graph_conversations::source::EMBEDDED_SERVICE,
+        Arc::new(EmbeddedGraph),
+    );
     s
 }
 

@@ -32,6 +32,29 @@ use arrow::record_batch::RecordBatch;
 use crate::config::ProcessSpec;
 use crate::protocol::StreamError;
 
+/// Children started and not yet reaped, in this process (see [`wait_for_children`]).
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Woken each time a child is reaped.
+static REAPED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits until every child this process started has been reaped, for at most `limit` (a child
+/// outlives its plugin by the supervisor's kill and wait; the process must not exit before, or
+/// the child is left to `init` — as a zombie where `init` does not reap). The binary calls it
+/// after every run, whatever the outcome. Returns whether none is left.
+pub async fn wait_for_children(limit: Duration) -> bool {
+    use std::sync::atomic::Ordering;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let notified = REAPED.notified();
+        if LIVE.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return LIVE.load(Ordering::Acquire) == 0;
+        }
+    }
+}
+
 /// How long a cancelled child has between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);
 /// Lines of standard error kept for error messages.
@@ -111,6 +134,7 @@ impl Child {
         let stdout = child.stdout.take();
         let (status_tx, status) = watch::channel(None);
         let (kill, kill_rx) = mpsc::unbounded_channel();
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         tokio::spawn(supervise(child, ctx.cancel.clone(), kill_rx, status_tx));
         tracing::debug!(component = %component, command = %label, "exec child started");
         Ok(Self {
@@ -304,6 +328,8 @@ async fn supervise(
         Err(_) => Exit::Unknown,
     }));
     drop(held);
+    LIVE.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    REAPED.notify_waiters();
 }
 
 /// Sends SIGTERM, so the child can clean up (Python runs `finally` blocks for SIGINT only, but

@@ -103,6 +103,7 @@ use tributary_core::plugin::{
     BuildContext, BuildInput, Sink, SinkPlugin, Transform, TransformPlugin,
 };
 
+pub use crate::child::wait_for_children;
 pub use crate::config::{
     DEFAULT_INHERIT_ENV, DEFAULT_TIMEOUT_SECS, ExecSinkConfig, ExecTransformConfig, OutputSpec,
     ProcessSpec,

@@ -429,6 +429,12 @@ fn run(args: RunArgs, registry: &Registry, summary: Summary) -> ExitCode {
             std::process::exit(130);
         });
         let outcome = runtime::run(pipeline, options).await;
+        // `exec` children are killed (on failure or interrupt) and reaped by their supervisors
+        // as the run's plugins are dropped: let that finish before the process exits, or a
+        // child is left to `init`. Bounded by the children's SIGTERM grace.
+        if !plugin_exec::wait_for_children(plugin_exec::child::GRACE * 3).await {
+            tracing::warn!("an exec child did not exit in time; it is left to the system");
+        }
         if let Some(display) = display {
             display.stop().await;
         }

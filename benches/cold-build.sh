@@ -7,8 +7,8 @@
 #   benches/cold-build.sh REV LABEL -- COMMAND...
 #   benches/cold-build.sh HEAD demo -- make demo
 #
-# Prints one JSON line (appended to benches/results/cold-build.jsonl) and keeps cargo's
-# --timings report when the command wrote one (target/cargo-timings/).
+# Prints one JSON line (appended to benches/results/cold-build.jsonl) and, when the command
+# wrote a cargo --timings report, its units as CSV (benches/timings2csv.py).
 set -euo pipefail
 rev=$1 label=$2; shift 3
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
@@ -37,8 +37,9 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 secs=$(echo "$end - $start" | bc)
 mkdir -p "$repo/benches/results"
 if ls "$CARGO_TARGET_DIR"/cargo-timings/cargo-timing-*.html >/dev/null 2>&1; then
-  cp "$(ls -t "$CARGO_TARGET_DIR"/cargo-timings/cargo-timing-*.html | head -1)" \
-    "$repo/benches/results/cold-build-$label-$sha.html"
+  python3 "$repo/benches/timings2csv.py" \
+    "$(ls -t "$CARGO_TARGET_DIR"/cargo-timings/cargo-timing-*.html | head -1)" \
+    > "$repo/benches/results/cold-build-$label-$sha.csv"
 fi
 line=$(printf '{"label":"%s","rev":"%s","command":"%s","status":%d,"seconds":%.1f,"peak_rss_mib":%d,"load_before":"%s","load_after":"%s","date":"%s"}' \
   "$label" "$sha" "$*" "$status" "$secs" $((peak / 1024)) "$load_before" "$load_after" "$(date -u +%FT%TZ)")

@@ -2,21 +2,20 @@
 //! directory of Graph API list responses saved as files named
 //! `{page_id}__{platform}__{folder}__{n}.json` (what `benches/alt/save_pages.py` writes).
 //!
-//! The source decodes each file with the Graph source's own decoder
-//! ([`source_graph_conversations::client::parse_list_page`]) and builds the canonical batch with
-//! its own builder ([`source_graph_conversations::source::threads_to_batch`]); the batches then go
-//! through tributary's runtime into the registered `parquet` sink. So this measures
-//! "transform and sink alone": everything `tributary run` does except HTTP.
+//! The source decodes each file with the Graph source's own decoder, straight into the
+//! canonical batch ([`source_graph_conversations::columns::decode_list_page`], what the plugin
+//! runs on every list page); the batches then go through tributary's runtime into the
+//! registered `parquet` sink. So this measures "transform and sink alone": everything
+//! `tributary run` does except HTTP.
 //! Files are decoded on blocking threads, as many at once as there are cores.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arrow::datatypes::SchemaRef;
-use chrono::Utc;
 use futures::StreamExt;
-use source_graph_conversations::client::{Folder, Platform, UnitKey, parse_list_page};
-use source_graph_conversations::source::{Columns, threads_to_batch};
+use source_graph_conversations::client::{Folder, MAX_DETAILED_MESSAGES, Platform, UnitKey};
+use source_graph_conversations::columns::{Columns, decode_list_page};
 use tributary_core::canonical::conversations_schema;
 use tributary_core::plugin::{BatchStream, BuildContext, RunContext, Source, SourcePlugin};
 use tributary_core::runtime::{self, RunOptions};
@@ -97,9 +96,10 @@ impl Source for SavedPagesSource {
                     let unit = unit_of(&path)?;
                     let body = std::fs::read(&path)
                         .map_err(|e| RunError::msg(format!("{}: {e}", path.display())))?;
-                    let (threads, _next) = parse_list_page(&body, &unit)
+                    // The pages were saved with up to 20 messages a thread, as the plugin asks.
+                    let page = decode_list_page(&body, &unit, &columns, Some(MAX_DETAILED_MESSAGES))
                         .map_err(|e| RunError::msg(format!("{}: {e}", path.display())))?;
-                    threads_to_batch(&threads, Utc::now(), &columns).map_err(RunError::from)
+                    Ok(page.batch)
                 })
             })
             .buffered(parallel)

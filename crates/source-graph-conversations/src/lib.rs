@@ -73,6 +73,7 @@
 //! The typed client ([`client::GraphClient`]) works without the plugin, for library use.
 
 pub mod client;
+pub mod columns;
 pub mod config;
 pub mod source;
 

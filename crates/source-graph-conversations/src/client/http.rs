@@ -85,13 +85,32 @@ impl Inner {
     pub(crate) async fn get_json<T: DeserializeOwned + Send + 'static>(
         &self,
         caller: &Caller<'_>,
-        mut url: CleanUrl,
+        url: CleanUrl,
         shrink: Shrink,
     ) -> Result<(T, CleanUrl), GraphError> {
+        self.get_decoded(caller, url, shrink, |body: &[u8]| {
+            serde_json::from_slice::<T>(body)
+        })
+        .await
+    }
+
+    /// [`get_json`](Self::get_json) with the body decoded by `decode` (on the blocking pool
+    /// when large).
+    pub(crate) async fn get_decoded<T, F>(
+        &self,
+        caller: &Caller<'_>,
+        mut url: CleanUrl,
+        shrink: Shrink,
+        decode: F,
+    ) -> Result<(T, CleanUrl), GraphError>
+    where
+        T: Send + 'static,
+        F: Fn(&[u8]) -> Result<T, serde_json::Error> + Clone + Send + 'static,
+    {
         let mut attempts: u32 = 0;
         loop {
             self.take_turn(caller).await;
-            let failure = match self.attempt::<T>(caller, &url).await {
+            let failure = match self.attempt(caller, &url, decode.clone()).await {
                 Ok(value) => return Ok((value, url)),
                 Err(f) => f,
             };
@@ -180,11 +199,16 @@ impl Inner {
         tokio::time::sleep(delay).await;
     }
 
-    async fn attempt<T: DeserializeOwned + Send + 'static>(
+    async fn attempt<T, F>(
         &self,
         caller: &Caller<'_>,
         url: &CleanUrl,
-    ) -> Result<T, Failure> {
+        decode: F,
+    ) -> Result<T, Failure>
+    where
+        T: Send + 'static,
+        F: Fn(&[u8]) -> Result<T, serde_json::Error> + Send + 'static,
+    {
         let proof = match &self.app_secret {
             Some(s) => appsecret_proof(s.expose_secret(), caller.token.expose_secret(), None),
             None => String::new(),
@@ -222,14 +246,14 @@ impl Inner {
                 truncated: false,
                 message: format!("the decoder pool is closed: {e}"),
             })?;
-            tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&body))
+            tokio::task::spawn_blocking(move || decode(&body))
                 .await
                 .map_err(|e| Failure::Decode {
                     truncated: false,
                     message: format!("the decoding task failed: {e}"),
                 })?
         } else {
-            serde_json::from_slice::<T>(&body)
+            decode(&body)
         };
         decoded.map_err(|e| Failure::Decode {
             truncated: e.is_eof() || e.is_syntax(),

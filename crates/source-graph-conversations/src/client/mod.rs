@@ -20,10 +20,11 @@
 //! second per Page and sees no throttle.
 
 mod accounts;
+pub(crate) mod decoder;
 mod error;
 mod http;
 mod metrics;
-mod model;
+pub(crate) mod model;
 pub mod pacing;
 pub mod secure;
 mod seen;
@@ -35,9 +36,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use url::Url;
 
@@ -52,6 +54,8 @@ pub use walk::MAX_REWALKS;
 
 use pacing::Pacer;
 use secure::{CleanUrl, check_base_url, origin_of};
+
+use crate::columns::Columns;
 
 /// API version used when none is configured (the one in Meta's current docs and SDK).
 pub const DEFAULT_API_VERSION: &str = "v25.0";
@@ -266,9 +270,60 @@ impl GraphClient {
     /// Streams every API page of every unit of `request`. Lazy: nothing is sent until polled.
     /// Ends after the first error.
     pub fn conversations(&self, request: ConversationsRequest) -> ConversationPages {
+        let decoder = decoder::Typed {
+            messages_max: request.messages.as_ref().map(|m| m.max),
+        };
+        let (pages, watermarks) = self.walk(request, decoder);
+        ConversationPages {
+            inner: pages
+                .map_ok(|p| ThreadPage {
+                    unit: p.unit,
+                    threads: p.rows,
+                    unit_done: p.unit_done,
+                })
+                .boxed(),
+            watermarks,
+            metrics: self.inner.metrics.clone(),
+        }
+    }
+
+    /// [`conversations`](Self::conversations), each API page decoded straight into one batch
+    /// of the canonical schema (`columns`: the columns to fill; the rest are null). What the
+    /// plugin reads: no typed values in between.
+    pub fn conversation_batches(
+        &self,
+        request: ConversationsRequest,
+        columns: Columns,
+    ) -> BoxStream<'static, Result<BatchPage, GraphError>> {
+        let decoder = decoder::Columnar {
+            columns: Arc::new(columns),
+            messages_max: request.messages.as_ref().map(|m| m.max),
+        };
+        self.walk(request, decoder)
+            .0
+            .map_ok(|p| BatchPage {
+                unit: p.unit,
+                batch: p.rows.batch,
+                times: p.rows.times,
+                unit_done: p.unit_done,
+            })
+            .boxed()
+    }
+
+    /// Every unit of `request` walked with `decoder`, interleaved, failing fast.
+    #[allow(clippy::type_complexity)]
+    fn walk<D: decoder::ListDecoder>(
+        &self,
+        request: ConversationsRequest,
+        decoder: D,
+    ) -> (
+        BoxStream<'static, Result<walk::WalkPage<D::Rows>, GraphError>>,
+        Arc<Watermarks>,
+    ) {
         let watermarks = Arc::new(Watermarks::default());
         let shared = Arc::new(walk::WalkShared {
             inner: self.inner.clone(),
+            decoder: Arc::new(decoder),
             messages_max: request.messages.as_ref().map(|m| m.max),
             max_pages: request.max_pages_per_unit,
             seen: Arc::default(),
@@ -302,28 +357,25 @@ impl GraphClient {
                 }
             }
         }
-        let inner: BoxStream<'static, Result<ThreadPage, GraphError>> = match setup_error {
-            Some(e) => futures::stream::once(async move { Err(e) }).boxed(),
-            None => futures::stream::iter(walks)
-                .map(|w| w.into_stream().boxed())
-                .flatten_unordered(request.concurrency.max(1))
-                // Fail fast: after the first error, stop every unit.
-                .scan(false, |failed, item| {
-                    let out = if *failed {
-                        None
-                    } else {
-                        *failed = item.is_err();
-                        Some(item)
-                    };
-                    futures::future::ready(out)
-                })
-                .boxed(),
-        };
-        ConversationPages {
-            inner,
-            watermarks,
-            metrics: self.inner.metrics.clone(),
-        }
+        let inner: BoxStream<'static, Result<walk::WalkPage<D::Rows>, GraphError>> =
+            match setup_error {
+                Some(e) => futures::stream::once(async move { Err(e) }).boxed(),
+                None => futures::stream::iter(walks)
+                    .map(|w| w.into_stream().boxed())
+                    .flatten_unordered(request.concurrency.max(1))
+                    // Fail fast: after the first error, stop every unit.
+                    .scan(false, |failed, item| {
+                        let out = if *failed {
+                            None
+                        } else {
+                            *failed = item.is_err();
+                            Some(item)
+                        };
+                        futures::future::ready(out)
+                    })
+                    .boxed(),
+            };
+        (inner, watermarks)
     }
 }
 
@@ -522,6 +574,41 @@ pub struct ThreadPage {
     pub threads: Vec<Thread>,
     /// Set on the unit's last page.
     pub unit_done: Option<UnitDone>,
+}
+
+/// One API page of one unit as a canonical batch ([`GraphClient::conversation_batches`]).
+#[derive(Debug)]
+pub struct BatchPage {
+    /// Where it was read.
+    pub unit: UnitKey,
+    /// New threads on that page (duplicates and threads older than the watermark removed).
+    pub batch: RecordBatch,
+    /// Each row's `updated_time` (also when that column was not requested).
+    pub times: Vec<Option<DateTime<Utc>>>,
+    /// Set on the unit's last page.
+    pub unit_done: Option<UnitDone>,
+}
+
+impl BatchPage {
+    /// Each row's thread id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        decoder::ids(&self.batch)
+    }
+
+    /// Keeps the rows marked in `keep` (one flag per row).
+    pub fn retain(&mut self, keep: &[bool]) -> Result<(), arrow::error::ArrowError> {
+        if keep.iter().all(|k| *k) {
+            return Ok(());
+        }
+        self.batch = arrow::compute::filter_record_batch(
+            &self.batch,
+            &arrow::array::BooleanArray::from(keep.to_vec()),
+        )?;
+        let mut flags = keep.iter();
+        self.times
+            .retain(|_| flags.next().copied().unwrap_or(false));
+        Ok(())
+    }
 }
 
 /// A unit that was read to the end.

@@ -220,24 +220,35 @@ pub(crate) fn extra_json(extra: &ExtraFields) -> Option<String> {
     if extra.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(
+    let mut out = String::new();
+    extra_json_into(extra.iter().map(|(k, v)| (k.as_str(), v.get())), &mut out);
+    Some(out)
+}
+
+/// Writes `{"key":<raw value>,...}` into `out` (cleared first): keys re-escaped, values as
+/// they came.
+pub(crate) fn extra_json_into<'a>(
+    extra: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    out: &mut String,
+) {
+    out.clear();
+    out.reserve(
         2 + extra
-            .iter()
-            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .clone()
+            .map(|(k, v)| k.len() + v.len() + 4)
             .sum::<usize>(),
     );
     out.push('{');
-    for (i, (key, value)) in extra.iter().enumerate() {
+    for (i, (key, value)) in extra.enumerate() {
         if i > 0 {
             out.push(',');
         }
         // Keys came out of a JSON string; re-escaping cannot fail.
         out.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"\"".into()));
         out.push(':');
-        out.push_str(value.get());
+        out.push_str(value);
     }
     out.push('}');
-    Some(out)
 }
 
 /// Parses Graph's time format `2026-11-20T09:28:50+0000` (no colon in the offset). RFC 3339
@@ -295,7 +306,7 @@ fn parse_graph_format(b: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 /// A time value: a Graph time string, or Unix seconds.
-struct GraphTime(Option<DateTime<Utc>>);
+pub(crate) struct GraphTime(pub Option<DateTime<Utc>>);
 
 impl<'de> Deserialize<'de> for GraphTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

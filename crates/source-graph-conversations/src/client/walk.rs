@@ -22,14 +22,15 @@ use secrecy::SecretString;
 use tracing::{debug, info};
 use url::Url;
 
+use super::decoder::ListDecoder;
 use super::error::GraphError;
 use super::http::{Caller, Shrink};
 use super::metrics::{NoProbe, SourceMetrics, UnitProbe};
-use super::model::{Edge, Message, Thread, ThreadNode, UnitKey};
+use super::model::{Edge, Message, UnitKey};
 use super::pacing::Pacer;
 use super::secure::{CleanUrl, origin_of};
 use super::seen::{Seen, Sighting};
-use super::{Inner, ThreadPage, UnitDone, Watermarks};
+use super::{Inner, UnitDone, Watermarks};
 
 /// Extra passes from the top per unit when the listing moved under the walk.
 pub const MAX_REWALKS: u32 = 3;
@@ -38,16 +39,24 @@ pub const MAX_REWALKS: u32 = 3;
 pub(crate) type SeenIds = Arc<Mutex<Seen>>;
 
 /// What every unit of one `conversations()` call shares.
-pub(crate) struct WalkShared {
+pub(crate) struct WalkShared<D> {
     pub inner: Arc<Inner>,
+    pub decoder: Arc<D>,
     pub messages_max: Option<usize>,
     pub max_pages: Option<u64>,
     pub seen: SeenIds,
     pub watermarks: Arc<Watermarks>,
 }
 
-pub(crate) struct UnitWalk {
-    pub shared: Arc<WalkShared>,
+/// One API page of one unit, as the walk emits it.
+pub(crate) struct WalkPage<R> {
+    pub unit: UnitKey,
+    pub rows: R,
+    pub unit_done: Option<UnitDone>,
+}
+
+pub(crate) struct UnitWalk<D> {
+    pub shared: Arc<WalkShared<D>>,
     pub probe: Arc<dyn UnitProbe>,
     pub inner: Arc<Inner>,
     pub unit: UnitKey,
@@ -72,14 +81,14 @@ pub(crate) struct UnitWalk {
     pub finished: bool,
 }
 
-impl UnitWalk {
+impl<D: ListDecoder> UnitWalk<D> {
     pub fn new(
-        shared: Arc<WalkShared>,
+        shared: Arc<WalkShared<D>>,
         unit: UnitKey,
         token: SecretString,
         first: CleanUrl,
         stop_at: Option<DateTime<Utc>>,
-    ) -> UnitWalk {
+    ) -> UnitWalk<D> {
         let inner = shared.inner.clone();
         let pacer = inner.pacer(&unit.page_id);
         let probe = match &inner.observer {
@@ -111,7 +120,7 @@ impl UnitWalk {
 
     pub fn into_stream(
         self,
-    ) -> impl Stream<Item = Result<ThreadPage, GraphError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<WalkPage<D::Rows>, GraphError>> + Send + 'static {
         futures::stream::unfold(self, |mut walk| async move {
             let item = walk.next_page().await?;
             if item.is_err() {
@@ -122,7 +131,7 @@ impl UnitWalk {
     }
 
     /// The next non-empty page (or the final page carrying the unit's summary).
-    async fn next_page(&mut self) -> Option<Result<ThreadPage, GraphError>> {
+    async fn next_page(&mut self) -> Option<Result<WalkPage<D::Rows>, GraphError>> {
         if self.finished {
             return None;
         }
@@ -132,18 +141,19 @@ impl UnitWalk {
                     continue;
                 }
                 // Only reached when the unit had nothing at all after the last emitted page.
-                return Some(Ok(self.finish(Vec::new())));
+                let empty = self.shared.decoder.empty();
+                return Some(Ok(self.finish(empty)));
             };
             match self.fetch_page(url).await {
                 Err(e) => return Some(Err(e)),
-                Ok(threads) => {
+                Ok(rows) => {
                     if self.next.is_none() && !self.start_rewalk() {
-                        return Some(Ok(self.finish(threads)));
+                        return Some(Ok(self.finish(rows)));
                     }
-                    if !threads.is_empty() {
-                        return Some(Ok(ThreadPage {
+                    if D::len(&rows) > 0 {
+                        return Some(Ok(WalkPage {
                             unit: self.unit.clone(),
-                            threads,
+                            rows,
                             unit_done: None,
                         }));
                     }
@@ -170,7 +180,7 @@ impl UnitWalk {
         true
     }
 
-    fn finish(&mut self, threads: Vec<Thread>) -> ThreadPage {
+    fn finish(&mut self, rows: D::Rows) -> WalkPage<D::Rows> {
         self.finished = true;
         let high = match (self.high, self.stop_at) {
             (Some(h), Some(s)) => Some(h.max(s)),
@@ -182,9 +192,9 @@ impl UnitWalk {
         SourceMetrics::add(&self.inner.metrics.units_done, 1);
         self.probe.done();
         debug!(unit = %self.unit, pages = self.pages, threads = self.threads, "unit done");
-        ThreadPage {
+        WalkPage {
             unit: self.unit.clone(),
-            threads,
+            rows,
             unit_done: Some(UnitDone {
                 high_watermark: high,
                 threads: self.threads,
@@ -194,7 +204,7 @@ impl UnitWalk {
     }
 
     /// Fetches one list page, sets `self.next`, and returns the threads to emit.
-    async fn fetch_page(&mut self, url: CleanUrl) -> Result<Vec<Thread>, GraphError> {
+    async fn fetch_page(&mut self, url: CleanUrl) -> Result<D::Rows, GraphError> {
         if let Some(max) = self.shared.max_pages
             && self.pages >= max
         {
@@ -206,7 +216,7 @@ impl UnitWalk {
         self.requested.insert(url.as_str().to_string());
         let inner = self.inner.clone();
         let pacer = self.pacer.clone();
-        let (page, _used): (Edge<ThreadNode>, CleanUrl) = {
+        let (page, _used) = {
             let caller = Caller {
                 unit: &self.unit,
                 label: &self.unit,
@@ -214,10 +224,15 @@ impl UnitWalk {
                 pacer: &pacer,
                 probe: self.probe.as_ref(),
             };
-            inner.get_json(&caller, url, Shrink::Limit).await?
+            let decoder = self.shared.decoder.clone();
+            let unit = self.unit.clone();
+            let decode = move |body: &[u8]| decoder.decode(body, &unit);
+            inner
+                .get_decoded(&caller, url, Shrink::Limit, decode)
+                .await?
         };
         self.pages += 1;
-        let next = match page.next() {
+        let next = match D::next(&page) {
             Some(n) => Some(self.pin(n)?),
             None => None,
         };
@@ -235,17 +250,9 @@ impl UnitWalk {
         };
         let first_page = std::mem::replace(&mut self.pass_first_page, false);
         let mut reached_lower = false;
-        let mut out = Vec::with_capacity(page.data.len());
-        let mut pending_messages = Vec::new();
-        for node in page.data {
-            let Some(id) = node.id.clone() else {
-                return Err(GraphError::Decode {
-                    unit: self.unit.clone(),
-                    url: self.first.to_string(),
-                    message: "a conversation without `id`".into(),
-                });
-            };
-            let time = node.updated_time;
+        let keys = D::keys(&page);
+        let mut keep = Vec::with_capacity(keys.len());
+        for (id, time) in keys {
             if first_page {
                 self.pass_top = max_time(self.pass_top, time);
             }
@@ -253,35 +260,54 @@ impl UnitWalk {
                 && t < lower
             {
                 reached_lower = true;
+                keep.push(false);
                 continue;
             }
-            if !self.keep(&id, time) {
-                continue;
+            let kept = self.keep(id, time);
+            if kept {
+                self.high = max_time(self.high, time);
             }
-            self.high = max_time(self.high, time);
-            let (thread, messages) = node.into_thread(&self.unit, id);
-            pending_messages.push(messages);
-            out.push(thread);
+            keep.push(kept);
         }
         self.next = if reached_lower { None } else { next };
-        if let Some(max) = self.shared.messages_max {
-            let caller = Caller {
-                unit: &self.unit,
-                label: &self.unit,
-                token: &self.token,
-                pacer: &pacer,
-                probe: self.probe.as_ref(),
-            };
-            for (thread, edge) in out.iter_mut().zip(pending_messages) {
-                thread.messages = Some(self.messages(edge, max, &caller).await?);
+        let decoder = self.shared.decoder.clone();
+        let (rows, more) = decoder
+            .keep(page, &keep, &self.unit)
+            .map_err(|message| self.batch_error(message))?;
+        let rows = match self.shared.messages_max {
+            Some(max) if !more.is_empty() => {
+                let caller = Caller {
+                    unit: &self.unit,
+                    label: &self.unit,
+                    token: &self.token,
+                    pacer: &pacer,
+                    probe: self.probe.as_ref(),
+                };
+                let mut extra = Vec::with_capacity(more.len());
+                for m in more {
+                    let room = max.saturating_sub(m.have);
+                    extra.push((m.row, self.more_messages(m.next, room, &caller).await?));
+                }
+                decoder
+                    .add_messages(rows, extra)
+                    .map_err(|message| self.batch_error(message))?
             }
-        }
-        let n = out.len() as u64;
+            _ => rows,
+        };
+        let n = D::len(&rows) as u64;
         self.threads += n;
         SourceMetrics::add(&self.inner.metrics.threads, n);
         self.inner.metrics.unit_threads(&self.unit, n);
         self.probe.rows(n);
-        Ok(out)
+        Ok(rows)
+    }
+
+    fn batch_error(&self, message: String) -> GraphError {
+        GraphError::Decode {
+            unit: self.unit.clone(),
+            url: self.first.to_string(),
+            message,
+        }
     }
 
     /// Run-wide dedupe. Returns whether to emit; notes duplicates as a sign the listing moved.
@@ -310,20 +336,16 @@ impl UnitWalk {
         }
     }
 
-    /// The newest `max` messages of a thread, following the nested `messages.paging.next`.
-    async fn messages(
+    /// Up to `room` more messages of a thread, following its nested `messages.paging.next`.
+    async fn more_messages(
         &self,
-        edge: Option<Edge<Message>>,
-        max: usize,
+        mut next: Option<String>,
+        room: usize,
         caller: &Caller<'_>,
     ) -> Result<Vec<Message>, GraphError> {
-        let Some(edge) = edge else {
-            return Ok(Vec::new());
-        };
-        let mut next = edge.next().map(str::to_owned);
-        let mut out = edge.data;
+        let mut out = Vec::new();
         let mut requested = HashSet::new();
-        while out.len() < max {
+        while out.len() < room {
             let Some(n) = next.take() else { break };
             let url = self.pin(&n)?;
             if !requested.insert(url.as_str().to_string()) {
@@ -340,7 +362,7 @@ impl UnitWalk {
             }
             out.extend(page.data);
         }
-        out.truncate(max);
+        out.truncate(room);
         Ok(out)
     }
 

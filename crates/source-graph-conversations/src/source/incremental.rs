@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tributary_core::checkpoint::{Checkpoint, UnitMark, boundary_ids};
 
-use crate::client::{ConversationsRequest, ThreadPage, UnitKey};
+use crate::client::{BatchPage, ConversationsRequest, UnitKey};
 
 /// The key of a unit in the state: `<page_id>/<platform>/<folder>`.
 pub fn unit_key(unit: &UnitKey) -> String {
@@ -75,13 +75,17 @@ impl Incremental {
 
     /// Drops the threads already committed at the unit's watermark, and records the unit's
     /// new mark once it was read to the end.
-    pub(super) fn page(&mut self, page: &mut ThreadPage) {
+    pub(super) fn page(&mut self, page: &mut BatchPage) -> Result<(), arrow::error::ArrowError> {
         if let Some((at, ids)) = self.stored.get(&page.unit) {
-            page.threads
-                .retain(|t| !(t.updated_time == Some(*at) && ids.contains(&t.id)));
+            let keep: Vec<bool> = page
+                .ids()
+                .zip(&page.times)
+                .map(|(id, t)| !(*t == Some(*at) && ids.contains(id)))
+                .collect();
+            page.retain(&keep)?;
         }
-        for t in &page.threads {
-            let Some(u) = t.updated_time else { continue };
+        for (id, t) in page.ids().zip(&page.times) {
+            let Some(u) = *t else { continue };
             let entry = self
                 .seen
                 .entry(page.unit.clone())
@@ -90,11 +94,11 @@ impl Incremental {
                 *entry = (u, Default::default());
             }
             if u == entry.0 {
-                entry.1.insert(t.id.clone());
+                entry.1.insert(id.to_owned());
             }
         }
         let Some(high) = page.unit_done.as_ref().and_then(|d| d.high_watermark) else {
-            return;
+            return Ok(());
         };
         let mut ids: BTreeSet<String> = match self.seen.get(&page.unit) {
             Some((at, ids)) if *at == high => ids.clone(),
@@ -112,5 +116,6 @@ impl Incremental {
                 ids_at_watermark: ids.into_iter().collect(),
             },
         );
+        Ok(())
     }
 }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use chrono::Utc;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tracing::info;
 use tributary_core::RunError;
@@ -28,8 +28,8 @@ use tributary_core::plugin::{
 };
 
 use crate::client::{
-    ClientOptions, ConversationPages, ConversationsRequest, Folder, GraphClient, Platform,
-    SourceMetrics, ThreadPage,
+    BatchPage, ClientOptions, ConversationsRequest, Folder, GraphClient, GraphError, Platform,
+    SourceMetrics,
 };
 use crate::config::{Discovery, Mode};
 
@@ -81,8 +81,6 @@ impl GraphConversationsSource {
 }
 
 /// Pages turned into Arrow batches at once (each on a blocking thread).
-const BATCHES_IN_FLIGHT: usize = 4;
-
 impl Source for GraphConversationsSource {
     fn schema(&self) -> SchemaRef {
         conversations_schema()
@@ -232,8 +230,7 @@ impl GraphConversationsSource {
             telemetry.plan(&component, units as u64);
             Ok(Reading {
                 guard,
-                pages: client.conversations(request),
-                columns: self.columns,
+                pages: client.conversation_batches(request, self.columns),
                 metrics: self.metrics,
                 incremental,
             })
@@ -268,8 +265,7 @@ struct Reading {
     /// The embedded emulator's guard (if any) must live as long as the stream: it is dropped
     /// only after the last page was read.
     guard: Option<ServiceGuard>,
-    pages: ConversationPages,
-    columns: Columns,
+    pages: BoxStream<'static, Result<BatchPage, GraphError>>,
     metrics: Arc<SourceMetrics>,
     incremental: Incremental,
 }
@@ -284,13 +280,11 @@ impl Reading {
         let Reading {
             guard,
             pages,
-            columns,
             metrics,
             incremental,
         } = self;
         new_threads(pages, incremental, component)
-            .map(move |page| build_batch(page, columns.clone()))
-            .buffered(BATCHES_IN_FLIGHT)
+            .map_ok(|page| page.batch)
             .chain(finished(metrics, guard))
     }
 }
@@ -298,38 +292,24 @@ impl Reading {
 /// The pages with threads to write: threads already committed are dropped, watermarks recorded,
 /// and a page left empty yields no batch.
 fn new_threads(
-    pages: ConversationPages,
+    pages: BoxStream<'static, Result<BatchPage, GraphError>>,
     mut incremental: Incremental,
     component: String,
-) -> impl Stream<Item = Result<ThreadPage, RunError>> + Send + 'static {
+) -> impl Stream<Item = Result<BatchPage, RunError>> + Send + 'static {
     pages.filter_map(move |page| {
-        let page = page.map(|mut p| {
-            tributary_core::failpoint::hit("source.page");
-            incremental.page(&mut p);
-            p
-        });
+        let page = page
+            .map_err(|e| RunError::component(component.clone(), e))
+            .and_then(|mut p| {
+                tributary_core::failpoint::hit("source.page");
+                incremental.page(&mut p)?;
+                Ok(p)
+            });
         let out = match page {
-            Err(e) => Some(Err(RunError::component(component.clone(), e))),
-            Ok(p) if p.threads.is_empty() => None,
-            Ok(p) => Some(Ok(p)),
+            Ok(p) if p.batch.num_rows() == 0 => None,
+            other => Some(other),
         };
         futures::future::ready(out)
     })
-}
-
-/// Arrow building is CPU work: on the blocking pool, so it runs beside the decoding of the next
-/// pages instead of inside the one task that polls every unit (the caller's `buffered` keeps the
-/// pages' order).
-async fn build_batch(
-    page: Result<ThreadPage, RunError>,
-    columns: Columns,
-) -> Result<RecordBatch, RunError> {
-    let p = page?;
-    tokio::task::spawn_blocking(move || {
-        threads_to_batch(&p.threads, Utc::now(), &columns).map_err(RunError::from)
-    })
-    .await
-    .map_err(|e| RunError::msg(format!("building a batch failed: {e}")))?
 }
 
 /// The end of the stream: the run's counters in one log line, then the emulator (if any) may

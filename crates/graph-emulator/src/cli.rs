@@ -113,6 +113,10 @@ pub struct EmulateArgs {
     /// `@N` (the Nth request of each page/platform/folder) or `every:N`.
     #[arg(long = "fault", value_name = "KIND=WHEN")]
     pub faults: Vec<String>,
+    /// Answer uncompressed even when the client accepts gzip (by default bodies are gzipped for
+    /// `Accept-Encoding: gzip`, as Graph does).
+    #[arg(long)]
+    pub no_gzip: bool,
     /// How truncate-body cuts: close-early (full Content-Length, then close) or short-body.
     #[arg(long, default_value = "close-early")]
     pub truncate_mode: String,
@@ -291,6 +295,7 @@ impl EmulateArgs {
                 without_messaging: self.no_messaging_pages.iter().cloned().collect(),
                 ..crate::Accounts::default()
             },
+            gzip: !self.no_gzip,
             ..EmulatorConfig::default()
         })
     }

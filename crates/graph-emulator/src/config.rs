@@ -498,6 +498,9 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     /// Version assumed for paths without a `vNN.N` segment.
     pub default_version: String,
+    /// Gzip-compress bodies for requests that accept it (`Accept-Encoding: gzip`), as Graph
+    /// does; `false` always answers uncompressed (a server that ignores the header).
+    pub gzip: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -522,6 +525,7 @@ impl Default for EmulatorConfig {
             latency: Latency::None,
             faults: Faults::none(),
             default_version: DEFAULT_VERSION.to_string(),
+            gzip: true,
         }
     }
 }

@@ -229,8 +229,12 @@ pub struct Stats {
     pub faults_injected: BTreeMap<String, u64>,
     /// Threads served in list and node responses.
     pub threads_served: u64,
-    /// Response body bytes produced for Graph routes.
+    /// Response body bytes produced for Graph routes (before any compression).
     pub bytes_served: u64,
+    /// Graph responses sent gzip-compressed.
+    pub gzipped_responses: u64,
+    /// Compressed bytes of the gzipped responses.
+    pub gzipped_bytes: u64,
     /// Per page id.
     pub per_page: BTreeMap<String, PageStats>,
 }

@@ -49,7 +49,8 @@ impl Shared {
         };
         let cut = self.cut_body(&req);
         self.record(&req, status, err.as_ref(), threads, body.len() as u64);
-        let resp = self.build_response(&req, status, body, err.as_ref(), cut);
+        let gzip = self.cfg.gzip && accepts_gzip(headers);
+        let resp = self.build_response(&req, status, body, err.as_ref(), cut, gzip);
         Outcome::Respond(resp, delay)
     }
 
@@ -110,4 +111,19 @@ impl Shared {
             None => Ok(()),
         }
     }
+}
+
+/// Whether `Accept-Encoding` lists gzip (with a non-zero quality).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(hyper::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let q_zero = parts.any(|p| p.replace(' ', "") == "q=0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+        })
 }

@@ -64,7 +64,17 @@ impl Shared {
         body: Vec<u8>,
         err: Option<&GraphError>,
         cut: bool,
+        gzip: bool,
     ) -> Response<RespBody> {
+        let (body, gzip) = match gzip.then(|| gzipped(&body)).flatten() {
+            Some(z) => {
+                let mut st = lock(&self.state);
+                st.stats.gzipped_responses += 1;
+                st.stats.gzipped_bytes += z.len() as u64;
+                (z, true)
+            }
+            None => (body, false),
+        };
         let full_len = body.len();
         let mut body = Bytes::from(body);
         let resp_body = if cut {
@@ -92,6 +102,10 @@ impl Shared {
                 "application/json; charset=UTF-8"
             }),
         );
+        if gzip {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         if cut && self.cfg.faults.truncate_mode == TruncateMode::CloseEarly {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(full_len));
         }
@@ -150,4 +164,16 @@ impl Shared {
             }
         }
     }
+}
+
+/// `body` gzip-compressed at the fastest level: the emulator shares the machine with the
+/// client it serves, so its CPU time is kept small (the client decodes any level alike).
+fn gzipped(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail; if it did, the body goes out uncompressed.
+    enc.write_all(body).and_then(|()| enc.finish()).ok()
 }

@@ -320,3 +320,57 @@ async fn ignores_summary_and_pretty() {
         .json();
     assert_eq!(a["data"], b["data"]);
 }
+
+#[tokio::test]
+async fn bodies_are_gzipped_when_asked_and_only_then() {
+    use std::io::Read as _;
+    let e = default_emu().await;
+    let url = list_url(&e, &e.page_ids()[0], "fields=id,snippet,messages{message}");
+    let plain = get(&url).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    let r = client()
+        .get(&url)
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "Accept-Encoding");
+    let wire = r.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&wire[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain.text, "the same bytes, compressed");
+    assert!(
+        wire.len() * 3 < text.len(),
+        "{} -> {}",
+        text.len(),
+        wire.len()
+    );
+    let refused = client()
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers().get("content-encoding"), None);
+    let stats = e.stats();
+    assert_eq!(stats.gzipped_responses, 1);
+    assert_eq!(stats.gzipped_bytes, wire.len() as u64);
+
+    // A server that ignores the header.
+    let e = emu(EmulatorConfig {
+        gzip: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = client()
+        .get(list_url(&e, &e.page_ids()[0], ""))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("content-encoding"), None);
+}

@@ -225,10 +225,15 @@ impl Inner {
         let status = response.status().as_u16();
         let success = (200..300).contains(&status);
         self.apply_usage(caller, &Usage::from_headers(response.headers()), success);
+        let gzipped = response
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = response
             .bytes()
             .await
             .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
+        let body = if gzipped { inflate(body).await? } else { body };
         if !success || looks_like_error(&body) {
             if let Some(e) = ApiError::parse(status, &body, &secrets) {
                 return Err(Failure::Api(e));
@@ -299,6 +304,42 @@ impl Inner {
             );
         }
     }
+}
+
+/// Largest body a gzip response may inflate to: far above any Graph page (a few MB), low
+/// enough that a corrupt or hostile stream cannot exhaust memory.
+const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
+/// A gzip body inflated (on the blocking pool when large). A stream cut short is a truncated
+/// body (retried), like a short plain body.
+async fn inflate(body: bytes::Bytes) -> Result<bytes::Bytes, Failure> {
+    fn run(body: &[u8]) -> Result<bytes::Bytes, Failure> {
+        use std::io::Read as _;
+        let mut out = Vec::with_capacity(body.len().saturating_mul(6));
+        let read = flate2::read::MultiGzDecoder::new(body)
+            .take(MAX_INFLATED_BYTES + 1)
+            .read_to_end(&mut out);
+        match read {
+            Ok(n) if n as u64 > MAX_INFLATED_BYTES => Err(Failure::Decode {
+                truncated: false,
+                message: format!("the gzip body inflates to more than {MAX_INFLATED_BYTES} bytes"),
+            }),
+            Ok(_) => Ok(out.into()),
+            Err(e) => Err(Failure::Decode {
+                truncated: e.kind() == std::io::ErrorKind::UnexpectedEof,
+                message: format!("the gzip body does not inflate: {e}"),
+            }),
+        }
+    }
+    if body.len() < BLOCKING_DECODE_BYTES / 8 {
+        return run(&body);
+    }
+    tokio::task::spawn_blocking(move || run(&body))
+        .await
+        .map_err(|e| Failure::Decode {
+            truncated: false,
+            message: format!("the inflating task failed: {e}"),
+        })?
 }
 
 /// The class of a failed attempt, or the unit's error when no retry can fix it: a body that

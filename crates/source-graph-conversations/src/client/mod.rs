@@ -96,6 +96,8 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Ask for gzip-compressed bodies (`Accept-Encoding: gzip`) and inflate them.
+    pub gzip: bool,
     /// Counters to update (shared with whoever holds them); a fresh set when `None`.
     pub metrics: Option<Arc<SourceMetrics>>,
     /// Per-unit progress callbacks.
@@ -116,6 +118,7 @@ impl ClientOptions {
                 max_backoff: DEFAULT_MAX_BACKOFF,
             },
             timeout: DEFAULT_TIMEOUT,
+            gzip: true,
             metrics: None,
             observer: None,
         }
@@ -173,7 +176,18 @@ impl GraphClient {
                 options.api_version
             )));
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if options.gzip {
+            // Inflated by `http::inflate`: reqwest's own `gzip` feature would turn on
+            // decompression for every reqwest client in the binary, object stores included
+            // (which then lose Content-Length on compressed objects).
+            headers.insert(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static("gzip"),
+            );
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(30)))
             // Redirects would carry the token to wherever they point.

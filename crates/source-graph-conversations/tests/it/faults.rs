@@ -14,7 +14,15 @@ async fn survive(
     source_graph_conversations::client::MetricsSnapshot,
     graph_emulator::Stats,
 ) {
-    let cfg = EmulatorConfig { faults, ..small() };
+    survive_with(EmulatorConfig { faults, ..small() }).await
+}
+
+async fn survive_with(
+    cfg: EmulatorConfig,
+) -> (
+    source_graph_conversations::client::MetricsSnapshot,
+    graph_emulator::Stats,
+) {
     let emu = start(cfg).await;
     let client = GraphClient::new(options(emu.base_url())).unwrap();
     let threads = read_all(&client, request(&emu, DEMO_TOKEN)).await.unwrap();
@@ -109,22 +117,31 @@ async fn heavy_expansions_shrink_until_graph_accepts_them() {
 
 #[tokio::test]
 async fn cut_bodies_and_reset_connections_are_retried() {
-    for mode in [TruncateMode::CloseEarly, TruncateMode::ShortBody] {
-        let faults = Faults {
-            truncate_body: Trigger::EveryNth(3),
-            truncate_mode: mode,
-            ..Faults::none()
-        };
-        let (m, stats) = survive(faults).await;
-        let injected = stats
-            .faults_injected
-            .get("truncate-body")
-            .copied()
-            .unwrap_or(0);
-        assert!(
-            injected > 0 && m.retries >= injected,
-            "{mode:?}: {m:?} {injected}"
-        );
+    // Cut plain bodies and cut gzip streams alike.
+    for gzip in [true, false] {
+        for mode in [TruncateMode::CloseEarly, TruncateMode::ShortBody] {
+            let faults = Faults {
+                truncate_body: Trigger::EveryNth(3),
+                truncate_mode: mode,
+                ..Faults::none()
+            };
+            let (m, stats) = survive_with(EmulatorConfig {
+                faults,
+                gzip,
+                ..small()
+            })
+            .await;
+            let injected = stats
+                .faults_injected
+                .get("truncate-body")
+                .copied()
+                .unwrap_or(0);
+            assert!(
+                injected > 0 && m.retries >= injected,
+                "{mode:?} gzip {gzip}: {m:?} {injected}"
+            );
+            assert_eq!(stats.gzipped_responses > 0, gzip);
+        }
     }
     let (m, stats) = survive(Faults {
         connection_reset: Trigger::EveryNth(4),

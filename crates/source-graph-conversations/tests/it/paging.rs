@@ -24,6 +24,36 @@ async fn reads_every_thread_of_every_unit_exactly_once() {
 }
 
 #[tokio::test]
+async fn gzip_is_asked_for_and_inflated_and_optional_on_both_sides() {
+    for (client_gzip, server_gzip) in [(true, true), (false, true), (true, false)] {
+        let emu = start(graph_emulator::EmulatorConfig {
+            gzip: server_gzip,
+            messages_per_thread: graph_emulator::MessageCount::Exact(3),
+            ..small()
+        })
+        .await;
+        let mut o = options(emu.base_url());
+        o.gzip = client_gzip;
+        let client = GraphClient::new(o).unwrap();
+        let mut req = request(&emu, DEMO_TOKEN);
+        req.messages = Some(MessagesRequest {
+            max: 3,
+            fields: vec!["id".into(), "message".into()],
+        });
+        let threads = read_all(&client, req).await.unwrap();
+        assert_matches_truth(&threads, &emu.ground_truth());
+        let stats = emu.stats();
+        let calls = client.metrics().snapshot().api_calls;
+        let expected = if client_gzip && server_gzip { calls } else { 0 };
+        assert_eq!(
+            stats.gzipped_responses, expected,
+            "{client_gzip} {server_gzip}"
+        );
+        emu.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn one_item_per_api_page_and_unknown_fields_kept() {
     let emu = start(small()).await;
     let client = GraphClient::new(options(emu.base_url())).unwrap();

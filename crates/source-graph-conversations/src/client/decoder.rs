@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::de::Error as _;
 use tributary_core::canonical::conversations_schema;
 
+use super::http::BodyError;
 use super::model::{Edge, Message, Thread, ThreadNode, UnitKey};
 use crate::columns::{Columns, DecodedPage, append_messages, decode_list_page};
 
@@ -32,7 +33,7 @@ pub(crate) trait ListDecoder: Send + Sync + 'static {
     type Rows: Send + 'static;
 
     /// Decodes a list page of `unit` (runs on the blocking pool for large bodies).
-    fn decode(&self, body: &[u8], unit: &UnitKey) -> Result<Self::Page, serde_json::Error>;
+    fn decode(&self, body: &[u8], unit: &UnitKey) -> Result<Self::Page, BodyError>;
     /// `paging.next`.
     fn next(page: &Self::Page) -> Option<&str>;
     /// Each row's id and `updated_time`, in order.
@@ -66,10 +67,10 @@ impl ListDecoder for Typed {
     type Page = Edge<ThreadNode>;
     type Rows = Vec<Thread>;
 
-    fn decode(&self, body: &[u8], _: &UnitKey) -> Result<Self::Page, serde_json::Error> {
+    fn decode(&self, body: &[u8], _: &UnitKey) -> Result<Self::Page, BodyError> {
         let page: Edge<ThreadNode> = serde_json::from_slice(body)?;
         if page.data.iter().any(|n| n.id.is_none()) {
-            return Err(serde_json::Error::custom("a conversation without `id`"));
+            return Err(serde_json::Error::custom("a conversation without `id`").into());
         }
         Ok(page)
     }
@@ -162,8 +163,13 @@ impl ListDecoder for Columnar {
     type Page = DecodedPage;
     type Rows = BatchRows;
 
-    fn decode(&self, body: &[u8], unit: &UnitKey) -> Result<Self::Page, serde_json::Error> {
-        decode_list_page(body, unit, &self.columns, self.messages_max)
+    fn decode(&self, body: &[u8], unit: &UnitKey) -> Result<Self::Page, BodyError> {
+        Ok(decode_list_page(
+            body,
+            unit,
+            &self.columns,
+            self.messages_max,
+        )?)
     }
 
     fn next(page: &Self::Page) -> Option<&str> {

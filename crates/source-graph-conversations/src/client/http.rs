@@ -54,6 +54,36 @@ impl Failure {
     }
 }
 
+/// Why a body did not decode, whichever parser read it.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    /// What was wrong and where (no excerpt of the body).
+    pub message: String,
+    /// The body looks cut off or damaged (retried), rather than well-formed but unexpected.
+    pub truncated: bool,
+}
+
+impl From<serde_json::Error> for BodyError {
+    fn from(e: serde_json::Error) -> Self {
+        BodyError {
+            truncated: e.is_eof() || e.is_syntax(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<sonic_rs::Error> for BodyError {
+    fn from(e: sonic_rs::Error) -> Self {
+        // sonic-rs appends an excerpt of the input on the following lines: message text
+        // must not reach logs, so only the first line is kept.
+        let text = e.to_string();
+        BodyError {
+            truncated: e.is_eof() || e.is_syntax(),
+            message: text.lines().next().unwrap_or_default().to_string(),
+        }
+    }
+}
+
 /// Whether `limit` can be halved for "reduce the amount of data".
 pub(crate) enum Shrink {
     /// Halve the URL's `limit` on code 1 "reduce the amount of data".
@@ -89,7 +119,7 @@ impl Inner {
         shrink: Shrink,
     ) -> Result<(T, CleanUrl), GraphError> {
         self.get_decoded(caller, url, shrink, |body: &[u8]| {
-            serde_json::from_slice::<T>(body)
+            serde_json::from_slice::<T>(body).map_err(BodyError::from)
         })
         .await
     }
@@ -105,7 +135,7 @@ impl Inner {
     ) -> Result<(T, CleanUrl), GraphError>
     where
         T: Send + 'static,
-        F: Fn(&[u8]) -> Result<T, serde_json::Error> + Clone + Send + 'static,
+        F: Fn(&[u8]) -> Result<T, BodyError> + Clone + Send + 'static,
     {
         let mut attempts: u32 = 0;
         loop {
@@ -207,7 +237,7 @@ impl Inner {
     ) -> Result<T, Failure>
     where
         T: Send + 'static,
-        F: Fn(&[u8]) -> Result<T, serde_json::Error> + Send + 'static,
+        F: Fn(&[u8]) -> Result<T, BodyError> + Send + 'static,
     {
         let proof = match &self.app_secret {
             Some(s) => appsecret_proof(s.expose_secret(), caller.token.expose_secret(), None),
@@ -261,8 +291,8 @@ impl Inner {
             decode(&body)
         };
         decoded.map_err(|e| Failure::Decode {
-            truncated: e.is_eof() || e.is_syntax(),
-            message: scrub(&e.to_string(), &secrets),
+            truncated: e.truncated,
+            message: scrub(&e.message, &secrets),
         })
     }
 

@@ -3,15 +3,22 @@
 //!
 //! Strings are borrowed from the body ([`Text`]: serde's own `Cow<str>` always allocates) and
 //! copied once, into the column; a value with escapes is unescaped into a fresh string, as it
-//! must be. Unknown thread keys keep their raw JSON (borrowed [`RawValue`]s) and become
-//! `extra_json` byte-exact, like the typed decoder. What the canonical schema has no column
-//! for (a participant's or message's unknown keys) is skipped without being built.
+//! must be. Unknown thread keys keep their raw JSON ([`RawText`]) and become `extra_json`
+//! byte-exact, like the typed decoder. What the canonical schema has no column for (a
+//! participant's or message's unknown keys) is skipped without being built.
+//!
+//! The visitors are generic over the JSON parser. Pages are read with sonic-rs (SIMD string
+//! scanning and unescaping: 1.5x serde_json on the S4 pages, same visitor, BENCHMARKS.md);
+//! serde_json runs the same visitors in the tests as the reference. simd-json was measured too
+//! and left out: it unescapes in place and has no raw values, so unknown fields could not stay
+//! byte-exact.
 //!
 //! Semantics follow the typed path (client `Thread` + `threads_to_batch`) exactly; the
-//! `columns` module's tests decode the same bodies both ways and compare the batches.
+//! `columns` module's tests decode the same bodies all three ways and compare the batches.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use arrow::array::StringBuilder;
 use arrow::record_batch::RecordBatch;
@@ -51,7 +58,38 @@ pub fn decode_list_page(
     unit: &UnitKey,
     columns: &Columns,
     messages_max: Option<usize>,
+) -> Result<DecodedPage, sonic_rs::Error> {
+    let mut de = sonic_rs::Deserializer::from_slice(body);
+    let (state, next) = decode::<_, sonic_rs::LazyValue<'_>>(&mut de, unit, columns, messages_max)?;
+    de.end()?;
+    state.finish(next).map_err(sonic_rs::Error::custom)
+}
+
+/// [`decode_list_page`] with serde_json: the reference the tests compare sonic-rs against.
+#[cfg(test)]
+pub(crate) fn decode_list_page_serde_json(
+    body: &[u8],
+    unit: &UnitKey,
+    columns: &Columns,
+    messages_max: Option<usize>,
 ) -> Result<DecodedPage, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let (state, next) = decode::<_, &RawValue>(&mut de, unit, columns, messages_max)?;
+    de.end()?;
+    state.finish(next).map_err(serde_json::Error::custom)
+}
+
+/// Runs the page visitor over any JSON deserializer; `R` keeps raw values.
+fn decode<'de, 'c, D, R>(
+    de: D,
+    unit: &'c UnitKey,
+    columns: &'c Columns,
+    messages_max: Option<usize>,
+) -> Result<(State<'de, 'c, R>, Option<String>), D::Error>
+where
+    D: Deserializer<'de>,
+    R: RawText<'de>,
+{
     let mut state = State {
         cols: ThreadColumns::with_capacity(0),
         unit,
@@ -62,22 +100,40 @@ pub fn decode_list_page(
         extra: Vec::new(),
         extra_json: String::new(),
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let next = PageSeed(&mut state).deserialize(&mut de)?;
-    de.end()?;
-    let batch = state
-        .cols
-        .finish(Utc::now())
-        .map_err(serde_json::Error::custom)?;
-    Ok(DecodedPage {
-        batch,
-        next,
-        times: state.times,
-        more: state.more,
-    })
+    let next = PageSeed(&mut state).deserialize(de)?;
+    Ok((state, next))
 }
 
-struct State<'de, 'c> {
+/// A JSON value kept as its raw text, borrowed from the body where the parser can.
+pub(crate) trait RawText<'de>: Deserialize<'de> {
+    /// The value's JSON text, byte-exact.
+    fn text(&self) -> &str;
+}
+
+impl<'de> RawText<'de> for &'de RawValue {
+    fn text(&self) -> &str {
+        self.get()
+    }
+}
+
+impl<'de> RawText<'de> for sonic_rs::LazyValue<'de> {
+    fn text(&self) -> &str {
+        self.as_raw_str()
+    }
+}
+
+impl<R> State<'_, '_, R> {
+    fn finish(self, next: Option<String>) -> Result<DecodedPage, arrow::error::ArrowError> {
+        Ok(DecodedPage {
+            batch: self.cols.finish(Utc::now())?,
+            next,
+            times: self.times,
+            more: self.more,
+        })
+    }
+}
+
+struct State<'de, 'c, R> {
     cols: ThreadColumns,
     unit: &'c UnitKey,
     columns: &'c Columns,
@@ -86,7 +142,7 @@ struct State<'de, 'c> {
     times: Vec<Option<DateTime<Utc>>>,
     more: Vec<Option<String>>,
     /// The current thread's unknown keys (reused from row to row).
-    extra: Vec<(Cow<'de, str>, &'de RawValue)>,
+    extra: Vec<(Cow<'de, str>, R)>,
     /// The current thread's `extra_json` (reused from row to row).
     extra_json: String,
 }
@@ -140,16 +196,16 @@ fn once<E: de::Error, T>(slot: &mut Option<T>, value: T, key: &str) -> Result<()
 }
 
 /// The envelope: `data` into the columns, `paging.next` returned.
-struct PageSeed<'s, 'de, 'c>(&'s mut State<'de, 'c>);
+struct PageSeed<'s, 'de, 'c, R>(&'s mut State<'de, 'c, R>);
 
-impl<'de> DeserializeSeed<'de> for PageSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for PageSeed<'_, 'de, '_, R> {
     type Value = Option<String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for PageSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for PageSeed<'_, 'de, '_, R> {
     type Value = Option<String>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list page {\"data\": [...], \"paging\": {...}}")
@@ -167,16 +223,16 @@ impl<'de> Visitor<'de> for PageSeed<'_, 'de, '_> {
     }
 }
 
-struct ThreadsSeed<'s, 'de, 'c>(&'s mut State<'de, 'c>);
+struct ThreadsSeed<'s, 'de, 'c, R>(&'s mut State<'de, 'c, R>);
 
-impl<'de> DeserializeSeed<'de> for ThreadsSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for ThreadsSeed<'_, 'de, '_, R> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for ThreadsSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for ThreadsSeed<'_, 'de, '_, R> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of conversations")
@@ -188,16 +244,16 @@ impl<'de> Visitor<'de> for ThreadsSeed<'_, 'de, '_> {
 }
 
 /// One thread: scalars collected, lists appended as read, the row ended at `}`.
-struct ThreadSeed<'s, 'de, 'c>(&'s mut State<'de, 'c>);
+struct ThreadSeed<'s, 'de, 'c, R>(&'s mut State<'de, 'c, R>);
 
-impl<'de> DeserializeSeed<'de> for ThreadSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for ThreadSeed<'_, 'de, '_, R> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ThreadSeed<'_, 'de, '_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for ThreadSeed<'_, 'de, '_, R> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a conversation (UnifiedThread) object")
@@ -240,16 +296,17 @@ impl<'de> Visitor<'de> for ThreadSeed<'_, 'de, '_> {
                     }
                 }
                 "messages" if st.messages_max.is_some() => {
-                    let seed = MessagesSeed {
+                    let seed = MessagesSeed::<R> {
                         lists: &mut st.cols.messages,
                         max: st.messages_max.unwrap_or_default(),
+                        raw: PhantomData,
                     };
                     let m = map.next_value_seed(seed)?;
                     once(&mut messages, m, "messages")?;
                 }
                 "messages" => skip(&mut map)?,
                 _ => {
-                    let raw = map.next_value::<&'de RawValue>()?;
+                    let raw = map.next_value::<R>()?;
                     st.extra.push((k, raw));
                 }
             }
@@ -281,7 +338,7 @@ impl<'de> Visitor<'de> for ThreadSeed<'_, 'de, '_> {
             None
         } else {
             extra_json_into(
-                st.extra.iter().map(|(k, v)| (k.as_ref(), v.get())),
+                st.extra.iter().map(|(k, v)| (k.as_ref(), v.text())),
                 &mut st.extra_json,
             );
             Some(st.extra_json.as_str())
@@ -366,19 +423,20 @@ impl<'de> Visitor<'de> for ParticipantListSeed<'_> {
 
 /// A thread's `messages` edge: items appended (at most `max`), returns how many and the
 /// nested `paging.next`; `None` for `null`.
-struct MessagesSeed<'s> {
+struct MessagesSeed<'s, R> {
     lists: &'s mut MessageLists,
     max: usize,
+    raw: PhantomData<R>,
 }
 
-impl<'de> DeserializeSeed<'de> for MessagesSeed<'_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for MessagesSeed<'_, R> {
     type Value = Option<(usize, Option<String>)>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for MessagesSeed<'_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for MessagesSeed<'_, R> {
     type Value = Option<(usize, Option<String>)>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a messages edge {\"data\": [...]}")
@@ -392,9 +450,10 @@ impl<'de> Visitor<'de> for MessagesSeed<'_> {
         while let Some(k) = key(&mut map)? {
             match k.as_ref() {
                 "data" => {
-                    let seed = MessageItemsSeed {
+                    let seed = MessageItemsSeed::<R> {
                         items: &mut self.lists.items,
                         room: self.max.saturating_sub(n),
+                        raw: PhantomData,
                     };
                     n += map.next_value_seed(seed)?;
                 }
@@ -408,19 +467,20 @@ impl<'de> Visitor<'de> for MessagesSeed<'_> {
 
 /// Messages appended while there is `room`; the rest read and dropped (as the walk truncates
 /// to the limit).
-struct MessageItemsSeed<'s> {
+struct MessageItemsSeed<'s, R> {
     items: &'s mut MessageStructs,
     room: usize,
+    raw: PhantomData<R>,
 }
 
-impl<'de> DeserializeSeed<'de> for MessageItemsSeed<'_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for MessageItemsSeed<'_, R> {
     type Value = usize;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for MessageItemsSeed<'_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for MessageItemsSeed<'_, R> {
     type Value = usize;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of messages")
@@ -429,7 +489,7 @@ impl<'de> Visitor<'de> for MessageItemsSeed<'_> {
         let mut n = 0;
         while n < self.room {
             if seq
-                .next_element_seed(MessageSeed(&mut *self.items))?
+                .next_element_seed(MessageSeed::<R>(&mut *self.items, PhantomData))?
                 .is_none()
             {
                 return Ok(n);
@@ -442,16 +502,16 @@ impl<'de> Visitor<'de> for MessageItemsSeed<'_> {
 }
 
 /// One message: `from`, `to` and `tags` appended as read, the scalars at `}`.
-struct MessageSeed<'s>(&'s mut MessageStructs);
+struct MessageSeed<'s, R>(&'s mut MessageStructs, PhantomData<R>);
 
-impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+impl<'de, R: RawText<'de>> DeserializeSeed<'de> for MessageSeed<'_, R> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for MessageSeed<'_> {
+impl<'de, R: RawText<'de>> Visitor<'de> for MessageSeed<'_, R> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a message object")
@@ -462,6 +522,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         let mut from = None;
         let mut to = None;
         let mut tags = None;
+        let mut attachments: Option<R> = None;
         while let Some(k) = key(&mut map)? {
             match k.as_ref() {
                 "id" => row.id = text(&mut map)?,
@@ -479,7 +540,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
                     let t = map.next_value_seed(TagsSeed(items.tags.values()))?;
                     once(&mut tags, t, "tags")?;
                 }
-                "attachments" => row.attachments = Some(map.next_value::<&'de RawValue>()?.get()),
+                "attachments" => attachments = Some(map.next_value::<R>()?),
                 // No column for a message's other keys.
                 _ => skip(&mut map)?,
             }
@@ -490,6 +551,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
             None => items.to.end_row(0, false),
         }
         items.tags.append(tags.flatten().is_some());
+        row.attachments = attachments.as_ref().map(RawText::text);
         items.append_scalars(&row);
         Ok(())
     }

@@ -5,6 +5,7 @@ use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 
+use super::decode::decode_list_page_serde_json;
 use super::*;
 use crate::client::decoder::{Columnar, ListDecoder, Typed};
 use crate::client::{Folder, Platform};
@@ -53,6 +54,18 @@ fn both(body: &str, columns: &Columns, messages_max: Option<usize>) -> (RecordBa
         messages_max,
     };
     let page = columnar.decode(body.as_bytes(), &unit).unwrap();
+    // The serde_json reading of the same visitor: the same batch again.
+    let reference =
+        decode_list_page_serde_json(body.as_bytes(), &unit, columns, messages_max).unwrap();
+    assert_eq!(reference.next, page.next);
+    assert_eq!(reference.times, page.times);
+    assert_eq!(reference.more, page.more);
+    for i in 0..page.batch.num_columns() - 1 {
+        assert_eq!(
+            reference.batch.column(i).to_data(),
+            page.batch.column(i).to_data()
+        );
+    }
     (expected, page.batch)
 }
 

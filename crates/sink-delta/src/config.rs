@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tributary_lake::{ByteSize, StoreOptions};
 
-/// Default zstd level (zstd's own default; the `parquet` sink's).
+/// Default zstd level (the `parquet` sink's).
 pub use sink_parquet::config::DEFAULT_COMPRESSION_LEVEL;
 /// Default `target_file_size`: 128 MiB, in the range Delta's OPTIMIZE aims for.
 pub const DEFAULT_TARGET_FILE_SIZE: ByteSize = ByteSize(128 << 20);
@@ -56,7 +56,8 @@ pub struct DeltaConfig {
     #[serde(default)]
     pub compression: Compression,
 
-    /// zstd level, 1 (fastest) to 22 (smallest). Only with `compression = "zstd"`. Default: 3.
+    /// zstd level, 1 (fastest) to 22 (smallest). Only with `compression = "zstd"`. Default: 1
+    /// (the `parquet` sink's).
     #[serde(default)]
     pub compression_level: Option<i32>,
 

@@ -22,7 +22,8 @@
 #   s3  memory: tributary's peak RSS at [S3_SMALL_TPU=1563] (100,032 threads) and
 #       [S3_LARGE_TPU=15625] (1,000,000 threads) threads per unit, 8 Pages.
 #   s4  transform + sink alone: the S1 pages saved as JSON files ([S4_PAGES=8] Pages), to zstd
-#       Parquet by DuckDB read_json and by tributary's decoder + parquet sink (json2parquet).
+#       Parquet by DuckDB read_json, by pyarrow's JSON reader, and by tributary's decoder +
+#       parquet sink (json2parquet).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -224,6 +225,8 @@ if [[ " $SCENARIOS " == *" s4 "* ]]; then
             "{\"json_bytes\": $s4_bytes}" -- "$J2P" benches/pipelines/s4-saved-pages.toml
         measure s4 duckdb "$r" "{\"json_bytes\": $s4_bytes}" -- "$PY" benches/alt/duckdb_json_to_parquet.py \
             --pages-dir "$pages_dir" --out "$WORK/s4-out/duckdb.parquet"
+        measure s4 pyarrow "$r" "{\"json_bytes\": $s4_bytes}" -- "$PY" benches/alt/pyarrow_json_to_parquet.py \
+            --pages-dir "$pages_dir" --out "$WORK/s4-out/pyarrow.parquet"
     done
     rm -rf "$WORK/s4-out"
 fi

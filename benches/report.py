@@ -19,6 +19,7 @@ TOOL_NAMES = {
     "sdk": "facebook-business SDK + pyarrow",
     "dlt": "dlt rest_api → filesystem (parquet)",
     "duckdb": "DuckDB read_json → Parquet",
+    "pyarrow": "pyarrow.json.read_json → Parquet",
 }
 
 
@@ -179,7 +180,7 @@ def main():
         print("### S4 transform + sink alone (saved JSON pages → zstd Parquet)\n")
         base = None
         rows = []
-        for tool in ["tributary", "duckdb"]:
+        for tool in ["tributary", "duckdb", "pyarrow"]:
             runs = ok_runs(("s4", tool, None))
             if not runs:
                 continue

@@ -7,7 +7,9 @@
 //! 2. `unpaced`: the same shape with no latency and no limit, bigger units: end-to-end threads/s
 //!    through the plugin (HTTP + decode + Arrow), with the process CPU time (emulator included).
 //! 3. `decode`: response bodies fetched once, then decoded and turned into canonical batches on
-//!    one thread: threads/s per core of this crate's own work.
+//!    one thread, both ways side by side: the typed path (serde_json into `Thread`s, then
+//!    `threads_to_batch`) and the plugin's (`decode_list_page`: sonic-rs straight into Arrow
+//!    builders). Threads/s per core of this crate's own work.
 //!
 //! Arguments: `paced`, `unpaced`, `decode` to run only some (default: all).
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use graph_emulator::{EmulatorConfig, Latency, ThreadCount};
 use source_graph_conversations::client::{Folder, Platform, UnitKey, parse_list_page};
+use source_graph_conversations::columns::decode_list_page;
 use source_graph_conversations::source::{Columns, threads_to_batch};
 use source_graph_conversations::{GraphConversations, GraphConversationsConfig, build_source};
 use tributary_core::plugin::{BuildContext, RunContext, Source, SourcePlugin};
@@ -190,21 +193,40 @@ async fn decode() {
     );
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
     let rounds = 20;
-    let t0 = Instant::now();
-    let mut rows = 0;
+    // Both paths over the same bodies, alternating round by round so drift hits both alike.
+    let (mut typed, mut columns_s) = (0.0, 0.0);
+    let mut rows = (0, 0);
     for _ in 0..rounds {
+        let t0 = Instant::now();
         for body in &bodies {
             let (threads, _) = parse_list_page(body, &unit).expect("decode");
             let batch = threads_to_batch(&threads, chrono::Utc::now(), &columns).expect("batch");
-            rows += batch.num_rows();
+            rows.0 += batch.num_rows();
         }
+        typed += t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
+        for body in &bodies {
+            let page = decode_list_page(body, &unit, &columns, None).expect("decode");
+            rows.1 += page.batch.num_rows();
+        }
+        columns_s += t0.elapsed().as_secs_f64();
     }
-    let took = t0.elapsed().as_secs_f64();
+    assert_eq!(rows.0, rows.1);
+    let mb = (bytes * rounds) as f64 / 1e6;
+    for (name, took) in [
+        ("typed (serde_json -> Thread -> threads_to_batch)", typed),
+        ("columns (sonic-rs straight into Arrow builders)", columns_s),
+    ] {
+        println!(
+            "decode, {name}: {} threads ({mb:.1} MB JSON) into canonical batches on one core in {took:.2} s: {:.0} threads/s/core, {:.0} MB/s",
+            rows.0,
+            rows.0 as f64 / took,
+            mb / took,
+        );
+    }
     println!(
-        "decode: {rows} threads ({:.1} MB JSON) decoded + built into canonical batches on one core in {took:.2} s: {:.0} threads/s/core, {:.0} MB/s",
-        (bytes * rounds) as f64 / 1e6,
-        rows as f64 / took,
-        (bytes * rounds) as f64 / 1e6 / took,
+        "decode: columns / typed = {:.2}x threads/s",
+        typed / columns_s
     );
 }
 

@@ -5,6 +5,7 @@
 //! source, a unit is `(page, platform, folder)`; sinks use one unit for the whole component) and
 //! bumps them with relaxed atomics: reporting never blocks or allocates on the hot path.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -105,10 +106,17 @@ pub struct UnitReport {
     pub bytes: u64,
 }
 
+/// The units in creation order, and where each (component, unit) is in it.
+#[derive(Debug, Default)]
+struct Units {
+    order: Vec<Arc<Counters>>,
+    index: HashMap<(String, String), usize>,
+}
+
 /// Every unit's counters for one run.
 #[derive(Debug, Default)]
 pub struct Telemetry {
-    units: Mutex<Vec<Arc<Counters>>>,
+    units: Mutex<Units>,
     /// Units each component announced it will work through (progress: units done of total).
     planned: Mutex<Vec<(String, u64)>>,
 }
@@ -117,24 +125,26 @@ impl Telemetry {
     /// The counters of `unit` of `component`, created on first use.
     pub fn counters(&self, component: &str, unit: &str) -> Arc<Counters> {
         let mut units = crate::sync::lock(&self.units);
-        if let Some(c) = units
-            .iter()
-            .find(|c| c.component == component && c.unit == unit)
-        {
-            return c.clone();
+        // Indexed, not searched: a source with 1,000 Pages has 8,000 units, and a scan per new
+        // unit was quadratic (a tenth of such a run's CPU went to comparing names).
+        let key = (component.to_owned(), unit.to_owned());
+        if let Some(&i) = units.index.get(&key) {
+            return units.order[i].clone();
         }
         let c = Arc::new(Counters {
-            component: component.to_owned(),
-            unit: unit.to_owned(),
+            component: key.0.clone(),
+            unit: key.1.clone(),
             ..Counters::default()
         });
-        units.push(c.clone());
+        let i = units.order.len();
+        units.order.push(c.clone());
+        units.index.insert(key, i);
         c
     }
 
     /// Every unit so far, in creation order.
     pub fn units(&self) -> Vec<Arc<Counters>> {
-        crate::sync::lock(&self.units).clone()
+        crate::sync::lock(&self.units).order.clone()
     }
 
     /// Copies of every unit's counters, in creation order.

@@ -8,8 +8,9 @@
 //!    through the plugin (HTTP + decode + Arrow), with the process CPU time (emulator included).
 //! 3. `decode`: response bodies fetched once, then decoded and turned into canonical batches on
 //!    one thread, both ways side by side: the typed path (serde_json into `Thread`s, then
-//!    `threads_to_batch`) and the plugin's (`decode_list_page`: sonic-rs straight into Arrow
-//!    builders). Threads/s per core of this crate's own work.
+//!    `threads_to_batch`), the plugin's (`decode_list_page`: sonic-rs straight into Arrow
+//!    builders), and the plugin's visitors run by serde_json (the parser comparison).
+//!    Threads/s per core of this crate's own work.
 //!
 //! Arguments: `paced`, `unpaced`, `decode` to run only some (default: all).
 
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use graph_emulator::{EmulatorConfig, Latency, ThreadCount};
 use source_graph_conversations::client::{Folder, Platform, UnitKey, parse_list_page};
-use source_graph_conversations::columns::decode_list_page;
+use source_graph_conversations::columns::{decode_list_page, decode_list_page_serde_json};
 use source_graph_conversations::source::{Columns, threads_to_batch};
 use source_graph_conversations::{GraphConversations, GraphConversationsConfig, build_source};
 use tributary_core::plugin::{BuildContext, RunContext, Source, SourcePlugin};
@@ -193,9 +194,9 @@ async fn decode() {
     );
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
     let rounds = 20;
-    // Both paths over the same bodies, alternating round by round so drift hits both alike.
-    let (mut typed, mut columns_s) = (0.0, 0.0);
-    let mut rows = (0, 0);
+    // The paths over the same bodies, alternating round by round so drift hits all alike.
+    let (mut typed, mut columns_s, mut columns_j) = (0.0, 0.0, 0.0);
+    let mut rows = (0, 0, 0);
     for _ in 0..rounds {
         let t0 = Instant::now();
         for body in &bodies {
@@ -210,11 +211,18 @@ async fn decode() {
             rows.1 += page.batch.num_rows();
         }
         columns_s += t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
+        for body in &bodies {
+            let page = decode_list_page_serde_json(body, &unit, &columns, None).expect("decode");
+            rows.2 += page.batch.num_rows();
+        }
+        columns_j += t0.elapsed().as_secs_f64();
     }
-    assert_eq!(rows.0, rows.1);
+    assert_eq!((rows.0, rows.0), (rows.1, rows.2));
     let mb = (bytes * rounds) as f64 / 1e6;
     for (name, took) in [
         ("typed (serde_json -> Thread -> threads_to_batch)", typed),
+        ("columns, serde_json (the same visitors)", columns_j),
         ("columns (sonic-rs straight into Arrow builders)", columns_s),
     ] {
         println!(

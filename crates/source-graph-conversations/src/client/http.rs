@@ -343,33 +343,38 @@ const MAX_INFLATED_BYTES: u64 = 1 << 30;
 /// A gzip body inflated (on the blocking pool when large). A stream cut short is a truncated
 /// body (retried), like a short plain body.
 async fn inflate(body: bytes::Bytes) -> Result<bytes::Bytes, Failure> {
-    fn run(body: &[u8]) -> Result<bytes::Bytes, Failure> {
+    fn run(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
         use std::io::Read as _;
         let mut out = Vec::with_capacity(body.len().saturating_mul(6));
         let read = flate2::read::MultiGzDecoder::new(body)
             .take(MAX_INFLATED_BYTES + 1)
             .read_to_end(&mut out);
         match read {
-            Ok(n) if n as u64 > MAX_INFLATED_BYTES => Err(Failure::Decode {
+            Ok(n) if n as u64 > MAX_INFLATED_BYTES => Err(BodyError {
                 truncated: false,
                 message: format!("the gzip body inflates to more than {MAX_INFLATED_BYTES} bytes"),
             }),
             Ok(_) => Ok(out.into()),
-            Err(e) => Err(Failure::Decode {
+            Err(e) => Err(BodyError {
                 truncated: e.kind() == std::io::ErrorKind::UnexpectedEof,
                 message: format!("the gzip body does not inflate: {e}"),
             }),
         }
     }
-    if body.len() < BLOCKING_DECODE_BYTES / 8 {
-        return run(&body);
-    }
-    tokio::task::spawn_blocking(move || run(&body))
-        .await
-        .map_err(|e| Failure::Decode {
-            truncated: false,
-            message: format!("the inflating task failed: {e}"),
-        })?
+    let inflated = if body.len() < BLOCKING_DECODE_BYTES / 8 {
+        run(&body)
+    } else {
+        tokio::task::spawn_blocking(move || run(&body))
+            .await
+            .map_err(|e| Failure::Decode {
+                truncated: false,
+                message: format!("the inflating task failed: {e}"),
+            })?
+    };
+    inflated.map_err(|e| Failure::Decode {
+        truncated: e.truncated,
+        message: e.message,
+    })
 }
 
 /// The class of a failed attempt, or the unit's error when no retry can fix it: a body that

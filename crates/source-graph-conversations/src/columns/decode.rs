@@ -65,9 +65,11 @@ pub fn decode_list_page(
     state.finish(next).map_err(sonic_rs::Error::custom)
 }
 
-/// [`decode_list_page`] with serde_json: the reference the tests compare sonic-rs against.
-#[cfg(test)]
-pub(crate) fn decode_list_page_serde_json(
+/// [`decode_list_page`] with serde_json instead of sonic-rs, the same visitors: the reference
+/// the tests compare against, and the other side of the parser benchmark
+/// (`cargo bench -p source-graph-conversations -- decode`).
+#[doc(hidden)]
+pub fn decode_list_page_serde_json(
     body: &[u8],
     unit: &UnitKey,
     columns: &Columns,

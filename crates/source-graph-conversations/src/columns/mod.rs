@@ -34,7 +34,7 @@ use tributary_core::canonical::{
 
 use crate::client::{Message, Participant, Thread, UnitKey};
 
-pub use decode::{DecodedPage, decode_list_page};
+pub use decode::{DecodedPage, decode_list_page, decode_list_page_serde_json};
 pub(crate) use splice::append_messages;
 
 /// Which optional columns the user asked for (the rest stay null).

@@ -5,7 +5,6 @@ use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 
-use super::decode::decode_list_page_serde_json;
 use super::*;
 use crate::client::decoder::{Columnar, ListDecoder, Typed};
 use crate::client::{Folder, Platform};

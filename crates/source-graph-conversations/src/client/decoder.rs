@@ -1,19 +1,12 @@
-//! How a walk turns list-page bodies into what it emits: typed [`Thread`]s (the client API)
-//! or one Arrow batch per page (the plugin, decoded straight into columns). The walk itself —
-//! paging, dedupe, watermarks, nested message pages — is the same for both.
+//! How a walk turns list-page bodies into what it emits: typed [`Thread`]s here (the client
+//! API), or one Arrow batch per page (the plugin: `crate::columns::batches`). The walk itself
+//! — paging, dedupe, watermarks, nested message pages — is the same for both.
 
-use std::sync::Arc;
-
-use arrow::array::{AsArray, BooleanArray};
-use arrow::compute::filter_record_batch;
-use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde::de::Error as _;
-use tributary_core::canonical::conversations_schema;
 
 use super::http::BodyError;
 use super::model::{Edge, Message, Thread, ThreadNode, UnitKey};
-use crate::columns::{Columns, DecodedPage, append_messages, decode_list_page};
 
 /// A kept row whose nested `messages` edge has a next page and fewer messages than wanted.
 pub(crate) struct MoreMessages {
@@ -139,134 +132,5 @@ impl ListDecoder for Typed {
 
     fn empty(&self) -> Self::Rows {
         Vec::new()
-    }
-}
-
-/// One canonical batch per page, decoded straight into columns (the plugin).
-pub(crate) struct Columnar {
-    /// The columns to fill.
-    pub columns: Arc<Columns>,
-    /// Messages kept per thread; `None`: messages are not read.
-    pub messages_max: Option<usize>,
-}
-
-/// The kept rows of a page as a batch, with their `updated_time`s.
-#[derive(Debug)]
-pub struct BatchRows {
-    /// The rows (canonical schema).
-    pub batch: RecordBatch,
-    /// Each row's `updated_time` (also when that column was not requested).
-    pub times: Vec<Option<DateTime<Utc>>>,
-}
-
-impl ListDecoder for Columnar {
-    type Page = DecodedPage;
-    type Rows = BatchRows;
-
-    fn decode(&self, body: &[u8], unit: &UnitKey) -> Result<Self::Page, BodyError> {
-        Ok(decode_list_page(
-            body,
-            unit,
-            &self.columns,
-            self.messages_max,
-        )?)
-    }
-
-    fn next(page: &Self::Page) -> Option<&str> {
-        page.next.as_deref()
-    }
-
-    fn keys(page: &Self::Page) -> Vec<(&str, Option<DateTime<Utc>>)> {
-        ids(&page.batch).zip(page.times.iter().copied()).collect()
-    }
-
-    fn keep(
-        &self,
-        page: Self::Page,
-        keep: &[bool],
-        _: &UnitKey,
-    ) -> Result<(Self::Rows, Vec<MoreMessages>), String> {
-        let mut more = Vec::new();
-        let mut times = Vec::with_capacity(page.times.len());
-        let mut kept = 0;
-        for ((time, next), k) in page.times.into_iter().zip(page.more).zip(keep) {
-            if !*k {
-                continue;
-            }
-            if next.is_some() {
-                more.push(MoreMessages {
-                    row: kept,
-                    next,
-                    have: 0,
-                });
-            }
-            times.push(time);
-            kept += 1;
-        }
-        let batch = if kept == page.batch.num_rows() {
-            page.batch
-        } else {
-            filter_record_batch(&page.batch, &BooleanArray::from(keep.to_vec()))
-                .map_err(|e| format!("selecting the page's new threads: {e}"))?
-        };
-        if !more.is_empty() {
-            let lists = batch.column(MESSAGES_COLUMN).as_list::<i32>();
-            for m in &mut more {
-                m.have = lists.value_length(m.row) as usize;
-            }
-        }
-        Ok((BatchRows { batch, times }, more))
-    }
-
-    fn add_messages(
-        &self,
-        rows: Self::Rows,
-        extra: Vec<(usize, Vec<Message>)>,
-    ) -> Result<Self::Rows, String> {
-        let batch = append_messages(rows.batch, &extra)
-            .map_err(|e| format!("adding a thread's older messages: {e}"))?;
-        Ok(BatchRows {
-            batch,
-            times: rows.times,
-        })
-    }
-
-    fn len(rows: &Self::Rows) -> usize {
-        rows.batch.num_rows()
-    }
-
-    fn empty(&self) -> Self::Rows {
-        BatchRows {
-            batch: RecordBatch::new_empty(conversations_schema()),
-            times: Vec::new(),
-        }
-    }
-}
-
-/// The `id` column of a canonical batch (the decoder refuses a thread without an id, so it
-/// has no nulls).
-pub(crate) fn ids(batch: &RecordBatch) -> impl Iterator<Item = &str> {
-    batch
-        .column(ID_COLUMN)
-        .as_string::<i32>()
-        .iter()
-        .map(Option::unwrap_or_default)
-}
-
-/// Column positions in the canonical schema (checked by a test).
-const ID_COLUMN: usize = 3;
-const MESSAGES_COLUMN: usize = 18;
-
-#[cfg(test)]
-mod tests {
-    use tributary_core::canonical::col;
-
-    use super::*;
-
-    #[test]
-    fn column_positions_match_the_schema() {
-        let schema = conversations_schema();
-        assert_eq!(schema.index_of(col::ID).unwrap(), ID_COLUMN);
-        assert_eq!(schema.index_of(col::MESSAGES).unwrap(), MESSAGES_COLUMN);
     }
 }

@@ -36,7 +36,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -45,6 +44,7 @@ use url::Url;
 
 pub use accounts::{ACCOUNTS_FIELDS, ManagedPage};
 pub use error::{ApiError, ErrorClass, GraphError, is_throttle_code};
+pub(crate) use http::BodyError;
 pub use http::RetryPolicy;
 pub use metrics::{MetricsSnapshot, SourceMetrics, UnitObserver, UnitProbe};
 pub use model::{
@@ -54,8 +54,6 @@ pub use walk::MAX_REWALKS;
 
 use pacing::Pacer;
 use secure::{CleanUrl, check_base_url, origin_of};
-
-use crate::columns::Columns;
 
 /// API version used when none is configured (the one in Meta's current docs and SDK).
 pub const DEFAULT_API_VERSION: &str = "v25.0";
@@ -301,32 +299,9 @@ impl GraphClient {
         }
     }
 
-    /// [`conversations`](Self::conversations), each API page decoded straight into one batch
-    /// of the canonical schema (`columns`: the columns to fill; the rest are null). What the
-    /// plugin reads: no typed values in between.
-    pub fn conversation_batches(
-        &self,
-        request: ConversationsRequest,
-        columns: Columns,
-    ) -> BoxStream<'static, Result<BatchPage, GraphError>> {
-        let decoder = decoder::Columnar {
-            columns: Arc::new(columns),
-            messages_max: request.messages.as_ref().map(|m| m.max),
-        };
-        self.walk(request, decoder)
-            .0
-            .map_ok(|p| BatchPage {
-                unit: p.unit,
-                batch: p.rows.batch,
-                times: p.rows.times,
-                unit_done: p.unit_done,
-            })
-            .boxed()
-    }
-
     /// Every unit of `request` walked with `decoder`, interleaved, failing fast.
     #[allow(clippy::type_complexity)]
-    fn walk<D: decoder::ListDecoder>(
+    pub(crate) fn walk<D: decoder::ListDecoder>(
         &self,
         request: ConversationsRequest,
         decoder: D,
@@ -588,41 +563,6 @@ pub struct ThreadPage {
     pub threads: Vec<Thread>,
     /// Set on the unit's last page.
     pub unit_done: Option<UnitDone>,
-}
-
-/// One API page of one unit as a canonical batch ([`GraphClient::conversation_batches`]).
-#[derive(Debug)]
-pub struct BatchPage {
-    /// Where it was read.
-    pub unit: UnitKey,
-    /// New threads on that page (duplicates and threads older than the watermark removed).
-    pub batch: RecordBatch,
-    /// Each row's `updated_time` (also when that column was not requested).
-    pub times: Vec<Option<DateTime<Utc>>>,
-    /// Set on the unit's last page.
-    pub unit_done: Option<UnitDone>,
-}
-
-impl BatchPage {
-    /// Each row's thread id.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        decoder::ids(&self.batch)
-    }
-
-    /// Keeps the rows marked in `keep` (one flag per row).
-    pub fn retain(&mut self, keep: &[bool]) -> Result<(), arrow::error::ArrowError> {
-        if keep.iter().all(|k| *k) {
-            return Ok(());
-        }
-        self.batch = arrow::compute::filter_record_batch(
-            &self.batch,
-            &arrow::array::BooleanArray::from(keep.to_vec()),
-        )?;
-        let mut flags = keep.iter();
-        self.times
-            .retain(|_| flags.next().copied().unwrap_or(false));
-        Ok(())
-    }
 }
 
 /// A unit that was read to the end.

@@ -10,6 +10,7 @@
 //! Both go through the same per-row `append_*` functions, so a thread becomes the same row
 //! whichever way it came.
 
+mod batches;
 pub(crate) mod decode;
 mod splice;
 #[cfg(test)]
@@ -34,6 +35,7 @@ use tributary_core::canonical::{
 
 use crate::client::{Message, Participant, Thread, UnitKey};
 
+pub use batches::BatchPage;
 pub use decode::{DecodedPage, decode_list_page, decode_list_page_serde_json};
 pub(crate) use splice::append_messages;
 

@@ -5,8 +5,9 @@ use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 
+use super::batches::Columnar;
 use super::*;
-use crate::client::decoder::{Columnar, ListDecoder, Typed};
+use crate::client::decoder::{ListDecoder, Typed};
 use crate::client::{Folder, Platform};
 use crate::source::threads_to_batch;
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tributary_core::checkpoint::{Checkpoint, UnitMark, boundary_ids};
 
-use crate::client::{BatchPage, ConversationsRequest, UnitKey};
+use crate::client::{ConversationsRequest, UnitKey};
+use crate::columns::BatchPage;
 
 /// The key of a unit in the state: `<page_id>/<platform>/<folder>`.
 pub fn unit_key(unit: &UnitKey) -> String {

@@ -28,9 +28,9 @@ use tributary_core::plugin::{
 };
 
 use crate::client::{
-    BatchPage, ClientOptions, ConversationsRequest, Folder, GraphClient, GraphError, Platform,
-    SourceMetrics,
+    ClientOptions, ConversationsRequest, Folder, GraphClient, GraphError, Platform, SourceMetrics,
 };
+use crate::columns::BatchPage;
 use crate::config::{Discovery, Mode};
 
 pub use batch::{Columns, threads_to_batch};

@@ -215,15 +215,8 @@ impl<D: ListDecoder> UnitWalk<D> {
         }
         self.requested.insert(url.as_str().to_string());
         let inner = self.inner.clone();
-        let pacer = self.pacer.clone();
         let (page, _used) = {
-            let caller = Caller {
-                unit: &self.unit,
-                label: &self.unit,
-                token: &self.token,
-                pacer: &pacer,
-                probe: self.probe.as_ref(),
-            };
+            let caller = self.caller();
             let decoder = self.shared.decoder.clone();
             let unit = self.unit.clone();
             let decode = move |body: &[u8]| decoder.decode(body, &unit);
@@ -276,13 +269,7 @@ impl<D: ListDecoder> UnitWalk<D> {
             .map_err(|message| self.batch_error(message))?;
         let rows = match self.shared.messages_max {
             Some(max) if !more.is_empty() => {
-                let caller = Caller {
-                    unit: &self.unit,
-                    label: &self.unit,
-                    token: &self.token,
-                    pacer: &pacer,
-                    probe: self.probe.as_ref(),
-                };
+                let caller = self.caller();
                 let mut extra = Vec::with_capacity(more.len());
                 for m in more {
                     let room = max.saturating_sub(m.have);
@@ -300,6 +287,17 @@ impl<D: ListDecoder> UnitWalk<D> {
         self.inner.metrics.unit_threads(&self.unit, n);
         self.probe.rows(n);
         Ok(rows)
+    }
+
+    /// This unit as the caller of a request.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            unit: &self.unit,
+            label: &self.unit,
+            token: &self.token,
+            pacer: &self.pacer,
+            probe: self.probe.as_ref(),
+        }
     }
 
     fn batch_error(&self, message: String) -> GraphError {

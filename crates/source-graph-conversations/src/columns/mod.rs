@@ -254,37 +254,47 @@ fn wanted_list<'a>(
     list.as_deref().filter(|_| columns.has(name))
 }
 
-/// Validity of list rows plus their offsets.
+/// Validity of list rows plus their offsets (and the first overflow, reported at `finish`).
 #[derive(Default)]
 pub(crate) struct Offsets {
     offsets: Vec<i32>,
     valid: Vec<bool>,
+    error: Option<ArrowError>,
 }
 
 impl Offsets {
     /// Ends a list row of `len` items (`valid == false`: a null list, `len` is 0).
-    pub fn push(&mut self, len: usize, valid: bool) -> Result<(), ArrowError> {
+    pub fn end_row(&mut self, len: usize, valid: bool) {
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }
         let last = self.offsets.last().copied().unwrap_or(0);
-        let next = i32::try_from(len)
-            .ok()
-            .and_then(|l| last.checked_add(l))
-            .ok_or_else(|| ArrowError::ComputeError("list offsets overflow".into()))?;
-        self.offsets.push(next);
-        self.valid.push(valid);
-        Ok(())
+        match i32::try_from(len).ok().and_then(|l| last.checked_add(l)) {
+            Some(next) => {
+                self.offsets.push(next);
+                self.valid.push(valid);
+            }
+            None => {
+                self.error
+                    .get_or_insert(ArrowError::ComputeError("list offsets overflow".into()));
+            }
+        }
     }
 
-    fn finish(mut self) -> (OffsetBuffer<i32>, Option<NullBuffer>) {
+    /// The list array of `values` (items of type `item`) with these offsets.
+    fn finish(mut self, item: DataType, values: ArrayRef) -> Result<ArrayRef, ArrowError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }
-        (
+        Ok(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(item, true)),
             OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
+            values,
             nulls(self.valid),
-        )
+        )?))
     }
 }
 
@@ -355,7 +365,6 @@ impl ParticipantStructs {
 pub(crate) struct ParticipantLists {
     pub offsets: Offsets,
     pub items: ParticipantStructs,
-    pub error: Option<ArrowError>,
 }
 
 impl ParticipantLists {
@@ -369,23 +378,12 @@ impl ParticipantLists {
 
     /// Ends a row whose `len` items were appended to `items`.
     pub fn end_row(&mut self, len: usize, valid: bool) {
-        if let Err(e) = self.offsets.push(len, valid) {
-            self.error.get_or_insert(e);
-        }
+        self.offsets.end_row(len, valid);
     }
 
     fn finish(self) -> Result<ArrayRef, ArrowError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let (offsets, nulls) = self.offsets.finish();
-        let values = self.items.finish()?;
-        Ok(Arc::new(ListArray::try_new(
-            Arc::new(Field::new_list_field(participant_type(), true)),
-            offsets,
-            Arc::new(values),
-            nulls,
-        )?))
+        let values = Arc::new(self.items.finish()?);
+        self.offsets.finish(participant_type(), values)
     }
 }
 
@@ -472,7 +470,6 @@ impl MessageStructs {
 pub(crate) struct MessageLists {
     pub offsets: Offsets,
     pub items: MessageStructs,
-    pub error: Option<ArrowError>,
 }
 
 impl MessageLists {
@@ -486,9 +483,7 @@ impl MessageLists {
 
     /// Ends a row whose `len` items were appended to `items`.
     pub fn end_row(&mut self, len: usize, valid: bool) {
-        if let Err(e) = self.offsets.push(len, valid) {
-            self.error.get_or_insert(e);
-        }
+        self.offsets.end_row(len, valid);
     }
 
     /// The items alone (extra messages to splice into a finished column).
@@ -497,19 +492,8 @@ impl MessageLists {
     }
 
     fn finish(self) -> Result<ArrayRef, ArrowError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let (offsets, nulls) = self.offsets.finish();
-        let values = self.items.finish()?;
-        Ok(Arc::new(ListArray::try_new(
-            Arc::new(Field::new_list_field(
-                DataType::Struct(message_fields()),
-                true,
-            )),
-            offsets,
-            Arc::new(values),
-            nulls,
-        )?))
+        let values = Arc::new(self.items.finish()?);
+        self.offsets
+            .finish(DataType::Struct(message_fields()), values)
     }
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::batches::Columnar;
 use super::*;
 use crate::client::decoder::{ListDecoder, Typed};
-use crate::client::{Folder, Platform};
+use crate::client::{Folder, KNOWN_THREAD_FIELDS, Platform};
 use crate::source::threads_to_batch;
 
 fn unit() -> UnitKey {
@@ -20,24 +20,7 @@ fn unit() -> UnitKey {
 }
 
 fn all_columns(messages: bool) -> Columns {
-    let fields: Vec<String> = [
-        "updated_time",
-        "link",
-        "snippet",
-        "name",
-        "subject",
-        "scoped_thread_key",
-        "wallpaper",
-        "message_count",
-        "unread_count",
-        "can_reply",
-        "is_subscribed",
-        "participants",
-        "senders",
-        "former_participants",
-    ]
-    .map(String::from)
-    .to_vec();
+    let fields: Vec<String> = KNOWN_THREAD_FIELDS.iter().map(|f| f.to_string()).collect();
     Columns::new(&fields, messages)
 }
 

@@ -32,6 +32,8 @@ import tempfile
 import time
 import urllib.request
 
+import emulator
+
 CALLS_PER_PAGE = 32
 BOUND = {"token-bucket": 15.0, "usage": 15.0, "sliding-window": 15.0, "fixed-window": 14.0}
 
@@ -47,21 +49,10 @@ def latency_args(lat):
 
 def start_emulator(new_bin, pages, model, lat, work):
     args, _ = latency_args(lat)
-    out = open(os.path.join(work, "emu.out"), "w+")
-    err = open(os.path.join(work, "emu.err"), "w")
-    cmd = [new_bin, "emulate", "--port", "0", "--seed", "7", "--pages", str(pages),
-           "--threads-per-unit", "100", "--exact-threads", "--messages-per-thread", "0",
-           "--exact-messages", "--rate-limit", "2", "--limiter", model,
-           "--usage-window-secs", "60", "--usage-budget", "100"] + args
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-    for _ in range(600):
-        out.seek(0)
-        line = out.readline()
-        if line.strip():
-            return proc, line.split()[-1]
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the emulator did not start: " + open(err.name).read())
+    return emulator.start(new_bin, [
+        "--seed", "7", "--pages", str(pages), "--threads-per-unit", "100", "--exact-threads",
+        "--messages-per-thread", "0", "--exact-messages", "--rate-limit", "2",
+        "--limiter", model, "--usage-window-secs", "60", "--usage-budget", "100"] + args, work)
 
 
 def pipeline(work, url, pages):

@@ -28,6 +28,8 @@ import subprocess
 import tempfile
 import time
 
+import emulator
+
 UNITS = 8  # 2 platforms x 4 folders
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -39,20 +41,9 @@ def proc_cpu(pid):
 
 
 def start_emulator(binary, pages, tpu, work):
-    out = open(os.path.join(work, "emu.out"), "w+")
-    err = open(os.path.join(work, "emu.err"), "w")
-    cmd = [binary, "emulate", "--port", "0", "--seed", "7", "--pages", str(pages),
-           "--threads-per-unit", str(tpu), "--exact-threads", "--messages-per-thread", "0",
-           "--exact-messages", "--rate-limit", "0"]
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-    for _ in range(600):
-        out.seek(0)
-        line = out.readline()
-        if line.strip():
-            return proc, line.split()[-1]
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the emulator did not start: " + open(err.name).read())
+    return emulator.start(binary, [
+        "--seed", "7", "--pages", str(pages), "--threads-per-unit", str(tpu), "--exact-threads",
+        "--messages-per-thread", "0", "--exact-messages", "--rate-limit", "0"], work)
 
 
 def pipeline(work, url, pages, gzip):

@@ -132,6 +132,15 @@ impl Child {
         }
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
+        #[cfg(target_os = "linux")]
+        {
+            if let Some(p) = &stdin {
+                widen_pipe(p);
+            }
+            if let Some(p) = &stdout {
+                widen_pipe(p);
+            }
+        }
         let (status_tx, status) = watch::channel(None);
         let (kill, kill_rx) = mpsc::unbounded_channel();
         LIVE.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -221,6 +230,20 @@ pub enum WriteError {
 
 /// The child's decoded output, as the transform's reader task hands it over.
 pub type Output = mpsc::Receiver<Result<RecordBatch, StreamError>>;
+
+/// Bytes a pipe to or from a child holds: Linux's default is 64 KiB, so a batch of a few MB
+/// crossed in dozens of write/wake-up/read rounds; 1 MiB is the most an unprivileged process
+/// may ask for (`/proc/sys/fs/pipe-max-size`).
+#[cfg(target_os = "linux")]
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Asks for a [`PIPE_BYTES`] pipe buffer; where the system refuses, the default stays.
+#[cfg(target_os = "linux")]
+fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BYTES) {
+        tracing::debug!(error = %e, "could not enlarge an exec pipe; keeping the default size");
+    }
+}
 
 impl Child {
     /// Writes `bytes` to standard input. While the pipe is full, output batches are taken from

@@ -512,6 +512,26 @@ mod tests {
     }
 
     #[test]
+    fn sonic_errors_keep_no_excerpt_of_the_body() {
+        let body = br#"{"data":[{"id":"t","snippet":"private words"} oops]}"#;
+        let e = sonic_rs::from_slice::<sonic_rs::Value>(body).unwrap_err();
+        assert!(
+            e.to_string().contains("words\"} oops"),
+            "the excerpt this strips: {e}"
+        );
+        let b = BodyError::from(e);
+        assert!(
+            !b.message.contains("words") && !b.message.contains("oops"),
+            "{}",
+            b.message
+        );
+        assert!(b.message.contains("line 1"), "{}", b.message);
+        assert!(b.truncated, "a syntax error is a damaged body, retried");
+        let cut = sonic_rs::from_slice::<sonic_rs::Value>(br#"{"data":[{"id":"#).unwrap_err();
+        assert!(BodyError::from(cut).truncated);
+    }
+
+    #[test]
     fn spots_error_envelopes_in_success_bodies() {
         assert!(looks_like_error(br#" { "error" : {"code":2}}"#));
         assert!(!looks_like_error(br#"{"data":[],"error":1}"#));

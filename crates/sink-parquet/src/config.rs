@@ -4,10 +4,11 @@ use serde::{Deserialize, Serialize};
 use tributary_core::BuildError;
 use tributary_lake::{ByteSize, StoreOptions, WriteMode};
 
-/// Default zstd level: 1. Measured on conversation data (BENCHMARKS.md, "Parquet encode"):
-/// level 1 writes files 0.7-1.1 % *smaller* than zstd's own default 3 (Parquet compresses
-/// each page of about 1 MB on its own, after dictionary encoding, where level 3's longer
-/// searches find little more) and saves 5-9 % of a run's time.
+/// Default zstd level: 1. Measured on the emulator's conversation data (BENCHMARKS.md, "Parquet
+/// encode"): level 1 saved 5-9 % of a run's time and its files came out 0.7-1.1 % smaller than
+/// zstd's own default 3 (Parquet compresses each page of about 1 MB on its own, after
+/// dictionary encoding). That data is generated and repeats more than real messages; on other
+/// text level 3 may be a few percent smaller, at more CPU: set `compression_level = 3`.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 /// Default rows per row group. Smaller than parquet-rs' 1 Mi rows because a row group is
 /// buffered in memory per open file; 64 Ki conversation rows (with messages) is tens of MB.
@@ -59,7 +60,7 @@ pub struct ParquetConfig {
     pub compression: Compression,
 
     /// zstd level, 1 (fastest) to 22 (smallest). Only with `compression = "zstd"`. Default: 1
-    /// (on conversation data as small as 3, and faster).
+    /// (on the emulator's data as small as 3, and faster; real text may favour 3 slightly).
     #[serde(default)]
     pub compression_level: Option<i32>,
 

@@ -290,7 +290,7 @@ impl<'de, R: RawText<'de>> Visitor<'de> for ThreadSeed<'_, 'de, '_, R> {
                         "senders" => (&mut senders, &mut st.cols.senders.items),
                         _ => (&mut former, &mut st.cols.former.items),
                     };
-                    if st.columns.has(name) {
+                    if st.columns.list(name) {
                         let n = map.next_value_seed(ParticipantListSeed(items))?;
                         once(slot, n, name)?;
                     } else {
@@ -347,7 +347,8 @@ impl<'de, R: RawText<'de>> Visitor<'de> for ThreadSeed<'_, 'de, '_, R> {
         };
         st.times.push(row.updated_time);
         st.more.push(more);
-        st.cols.append_scalars(st.unit, &row, extra, st.columns);
+        let unit = (st.unit.page_id.as_str(), st.unit.platform, st.unit.folder);
+        st.cols.append_scalars(unit, &row, extra, st.columns);
         Ok(())
     }
 }

@@ -17,7 +17,6 @@ mod splice;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -33,30 +32,73 @@ use tributary_core::canonical::{
     conversations_schema, message_fields, participant_fields, participant_type,
 };
 
-use crate::client::{Message, Participant, Thread, UnitKey};
+use crate::client::{Folder, Message, Participant, Platform, Thread};
 
 pub use batches::BatchPage;
 pub use decode::{DecodedPage, decode_list_page, decode_list_page_serde_json};
 pub(crate) use splice::append_messages;
 
-/// Which optional columns the user asked for (the rest stay null).
+/// Which optional columns the user asked for (the rest stay null). Decided once from the
+/// field names: rows are checked against flags, not a set of names.
 #[derive(Clone, Debug, Default)]
 pub struct Columns {
-    names: HashSet<String>,
+    wanted: Wanted,
     messages: bool,
+}
+
+/// One flag per optional thread column.
+#[derive(Clone, Copy, Debug, Default)]
+struct Wanted {
+    updated_time: bool,
+    link: bool,
+    snippet: bool,
+    name: bool,
+    subject: bool,
+    scoped_thread_key: bool,
+    wallpaper: bool,
+    message_count: bool,
+    unread_count: bool,
+    can_reply: bool,
+    is_subscribed: bool,
+    participants: bool,
+    senders: bool,
+    former_participants: bool,
 }
 
 impl Columns {
     /// `fields`: the requested UnifiedThread fields; `messages`: whether messages were requested.
     pub fn new(fields: &[String], messages: bool) -> Columns {
+        let has = |name: &str| fields.iter().any(|f| f == name);
         Columns {
-            names: fields.iter().cloned().collect(),
+            wanted: Wanted {
+                updated_time: has("updated_time"),
+                link: has("link"),
+                snippet: has("snippet"),
+                name: has("name"),
+                subject: has("subject"),
+                scoped_thread_key: has("scoped_thread_key"),
+                wallpaper: has("wallpaper"),
+                message_count: has("message_count"),
+                unread_count: has("unread_count"),
+                can_reply: has("can_reply"),
+                is_subscribed: has("is_subscribed"),
+                participants: has("participants"),
+                senders: has("senders"),
+                former_participants: has("former_participants"),
+            },
             messages,
         }
     }
 
-    pub(crate) fn has(&self, name: &str) -> bool {
-        self.names.contains(name)
+    /// Whether the participant-list column `name` (`participants`, `senders`,
+    /// `former_participants`) was asked for.
+    pub(crate) fn list(&self, name: &str) -> bool {
+        match name {
+            "participants" => self.wanted.participants,
+            "senders" => self.wanted.senders,
+            "former_participants" => self.wanted.former_participants,
+            _ => false,
+        }
     }
 
     pub(crate) fn messages(&self) -> bool {
@@ -139,42 +181,43 @@ impl ThreadColumns {
     /// appended by their own builders). Columns the user did not ask for are null.
     pub fn append_scalars(
         &mut self,
-        unit: &UnitKey,
+        unit: (&str, Platform, Folder),
         row: &ScalarRow<'_>,
         extra_json: Option<&str>,
         columns: &Columns,
     ) {
-        let wanted = |name: &str| columns.has(name);
-        let text = |b: &mut StringBuilder, v: &Option<Cow<'_, str>>, name: &str| {
-            b.append_option(v.as_deref().filter(|_| wanted(name)));
+        let w = columns.wanted;
+        let text = |b: &mut StringBuilder, v: &Option<Cow<'_, str>>, wanted: bool| {
+            b.append_option(v.as_deref().filter(|_| wanted));
         };
-        self.page_id.append_value(&unit.page_id);
-        self.platform.append_value(unit.platform.as_str());
-        self.folder.append_value(unit.folder.as_str());
+        let (page_id, platform, folder) = unit;
+        self.page_id.append_value(page_id);
+        self.platform.append_value(platform.as_str());
+        self.folder.append_value(folder.as_str());
         self.id.append_option(row.id.as_deref());
         self.updated.append_option(
             row.updated_time
-                .filter(|_| wanted("updated_time"))
+                .filter(|_| w.updated_time)
                 .map(|t| t.timestamp_millis()),
         );
-        text(&mut self.link, &row.link, "link");
-        text(&mut self.snippet, &row.snippet, "snippet");
-        text(&mut self.name, &row.name, "name");
-        text(&mut self.subject, &row.subject, "subject");
+        text(&mut self.link, &row.link, w.link);
+        text(&mut self.snippet, &row.snippet, w.snippet);
+        text(&mut self.name, &row.name, w.name);
+        text(&mut self.subject, &row.subject, w.subject);
         text(
             &mut self.scoped_thread_key,
             &row.scoped_thread_key,
-            "scoped_thread_key",
+            w.scoped_thread_key,
         );
-        text(&mut self.wallpaper, &row.wallpaper, "wallpaper");
+        text(&mut self.wallpaper, &row.wallpaper, w.wallpaper);
         self.message_count
-            .append_option(row.message_count.filter(|_| wanted("message_count")));
+            .append_option(row.message_count.filter(|_| w.message_count));
         self.unread_count
-            .append_option(row.unread_count.filter(|_| wanted("unread_count")));
+            .append_option(row.unread_count.filter(|_| w.unread_count));
         self.can_reply
-            .append_option(row.can_reply.filter(|_| wanted("can_reply")));
+            .append_option(row.can_reply.filter(|_| w.can_reply));
         self.is_subscribed
-            .append_option(row.is_subscribed.filter(|_| wanted("is_subscribed")));
+            .append_option(row.is_subscribed.filter(|_| w.is_subscribed));
         self.extra.append_option(extra_json);
         self.rows += 1;
     }
@@ -196,18 +239,16 @@ impl ThreadColumns {
             can_reply: t.can_reply,
             is_subscribed: t.is_subscribed,
         };
+        let w = columns.wanted;
         self.participants
-            .append(wanted_list(&t.participants, columns, "participants"));
-        self.senders
-            .append(wanted_list(&t.senders, columns, "senders"));
-        self.former.append(wanted_list(
-            &t.former_participants,
-            columns,
-            "former_participants",
-        ));
+            .append(wanted_list(&t.participants, w.participants));
+        self.senders.append(wanted_list(&t.senders, w.senders));
+        self.former
+            .append(wanted_list(&t.former_participants, w.former_participants));
         self.messages
             .append(t.messages.as_deref().filter(|_| columns.messages));
-        self.append_scalars(&t.unit(), &row, t.extra_json().as_deref(), columns);
+        let unit = (t.page_id.as_str(), t.platform, t.folder);
+        self.append_scalars(unit, &row, t.extra_json().as_deref(), columns);
     }
 
     /// The canonical batch, `extracted_at` set to `at` on every row.
@@ -246,12 +287,8 @@ fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(Cow::Borrowed)
 }
 
-fn wanted_list<'a>(
-    list: &'a Option<Vec<Participant>>,
-    columns: &Columns,
-    name: &str,
-) -> Option<&'a [Participant]> {
-    list.as_deref().filter(|_| columns.has(name))
+fn wanted_list(list: &Option<Vec<Participant>>, wanted: bool) -> Option<&[Participant]> {
+    list.as_deref().filter(|_| wanted)
 }
 
 /// Validity of list rows plus their offsets (and the first overflow, reported at `finish`).

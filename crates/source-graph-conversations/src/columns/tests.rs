@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::batches::Columnar;
 use super::*;
 use crate::client::decoder::{ListDecoder, Typed};
-use crate::client::{Folder, KNOWN_THREAD_FIELDS, Platform};
+use crate::client::{Folder, KNOWN_THREAD_FIELDS, Platform, UnitKey};
 use crate::source::threads_to_batch;
 
 fn unit() -> UnitKey {

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Issue #22: what an `exec` step costs at the source's real rate limit. S2 of compare.sh (16
 # Pages x 8 units x 200 threads with 20 messages, 2 calls/s per Page, 100 ms latency) run as is
-# and with a pass-through Python child between source and sink (benches/pipelines/s2-exec.toml),
-# alternating, RUNS times each. CPU = user + sys of tributary and its child (GNU time; the
-# emulator is a separate process, not counted).
+# and with a Python child between source and sink (benches/pipelines/s2-exec.toml), alternating,
+# RUNS times each. CPU = user + sys of tributary and its child (GNU time; the emulator is a
+# separate process, not counted). Variants:
+#   plain            no exec step
+#   exec             tests/exec/passthrough.py: whole rows back and forth, the plainest script
+#   exec-buffered    tests/exec/passthrough_buffered.py: the same through a buffered output stream
+#   exec-columns     tests/exec/keep_all.py with columns = ["id"]: row for row, only `id` crosses
 #
 #   TRIBUTARY_BIN=path/to/release/tributary RUNS=3 benches/exec-rate-limit.sh
 #   NO_MESSAGES=1 ...   the same without messages (thread rows only)
+#   THREADS=800 ...     threads per unit (default 200: 25,600 threads; the run is 4x longer at 800)
+#   VARIANTS="plain exec-columns" ...
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -16,7 +22,7 @@ export EXEC_PYTHON=${TRIBUTARY_PYTHON:-$HOME/.cache/tributary/venv/bin/python}
 WORK=$(mktemp -d /tmp/tributary-exec-bench.XXXXXX)
 trap 'kill $EMU 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$TRIB" emulate --port 0 --seed 1 --pages 16 --threads-per-unit 200 --exact-threads \
+"$TRIB" emulate --port 0 --seed 1 --pages 16 --threads-per-unit "${THREADS:-200}" --exact-threads \
     --messages-per-thread 20 --exact-messages --rate-limit 2 --latency-ms 100 \
     > "$WORK/emu.out" 2> "$WORK/emu.err" &
 EMU=$!
@@ -27,12 +33,16 @@ for p in s2-rate-limited s2-exec; do
   if [ -n "${NO_MESSAGES:-}" ]; then grep -v '^messages ' "benches/pipelines/$p.toml"; else cat "benches/pipelines/$p.toml"; fi \
     | sed 's#"../../tests/exec/#"'"$ROOT"'/tests/exec/#' > "$WORK/$p.toml"
 done
+sed 's#passthrough.py#passthrough_buffered.py#' "$WORK/s2-exec.toml" > "$WORK/s2-exec-buffered.toml"
+sed -e 's#passthrough.py#keep_all.py#' -e 's#^output  = "same"#columns = ["id"]\noutput  = "same"#' \
+  "$WORK/s2-exec.toml" > "$WORK/s2-exec-columns.toml"
+grep -q '^columns = \["id"\]' "$WORK/s2-exec-columns.toml"
 
 echo "variant,run,wall_s,cpu_s,rows"
 for ((r = 1; r <= RUNS; r++)); do
-  for variant in plain exec; do
-    pipeline=$WORK/s2-rate-limited.toml
-    [ "$variant" = exec ] && pipeline=$WORK/s2-exec.toml
+  for variant in ${VARIANTS:-plain exec exec-buffered exec-columns}; do
+    pipeline=$WORK/s2-$variant.toml
+    [ "$variant" = plain ] && pipeline=$WORK/s2-rate-limited.toml
     export BENCH_OUT=$WORK/out-$variant-$r
     /usr/bin/time -f "%e %U %S" -o "$WORK/time" "$TRIB" -q run "$pipeline" --report "$WORK/report.json" >/dev/null
     read -r wall user sys < "$WORK/time"

@@ -24,6 +24,7 @@ with open(os.path.join(out_dir, "child.json"), "w") as f:
         "env": dict(os.environ),
         "metadata": {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()},
         "cwd": os.getcwd(),
+        "columns": reader.schema.names,
     }, f)
 status = int(os.environ.get("EXIT_STATUS", "0"))
 if status == 0:

@@ -107,6 +107,112 @@ inputs = ["lang"]
     );
 }
 
+/// `columns`: the child gets only the columns it reads and answers row for row; every other
+/// column of the output is the input's own, untouched.
+#[test]
+fn a_child_that_reads_some_columns_answers_row_for_row() {
+    let step = |extra: &str| {
+        format!(
+            r#"
+[transforms.lang]
+type    = "exec"
+inputs  = ["pages"]
+{}
+columns = ["platform", "snippet"]
+output  = {{ add = [{{ name = "lang", type = "string" }}] }}
+{extra}
+
+[sinks.console]
+type   = "stdout"
+inputs = ["lang"]
+"#,
+            command("lang_columns.py")
+        )
+    };
+    let (_dir, file) = pipeline(&step(""));
+    let (code, stdout, stderr) = run(tributary().arg("run").arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("lang_columns: got platform,snippet"),
+        "{stderr}"
+    );
+    let rows = ndjson_rows(&stdout);
+
+    let (_dir2, plain) = pipeline("[sinks.console]\ntype = \"stdout\"\ninputs = [\"pages\"]\n");
+    let (code, all, stderr2) = run(tributary().arg("run").arg(&plain));
+    assert_eq!(code, 0, "{stderr2}");
+    let mut expected: Vec<serde_json::Value> = ndjson_rows(&all)
+        .into_iter()
+        .filter(|r| r["platform"] == "instagram")
+        .collect();
+    for row in &mut expected {
+        let len = row["snippet"].as_str().unwrap_or("").chars().count();
+        row["lang"] = (if len % 2 == 0 { "even" } else { "odd" }).into();
+    }
+    assert!(!expected.is_empty());
+    // The same rows, whole: the columns the child never saw included (but the time of the
+    // extraction, which differs between the two runs).
+    let normalize = |rows: Vec<serde_json::Value>| {
+        let mut rows: Vec<String> = rows
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("extracted_at");
+                r.to_string()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(normalize(rows), normalize(expected));
+
+    // An answer that is not row for row fails the run and says why.
+    let (_dir3, file) = pipeline(&step("env = { MODE = \"short\" }"));
+    let (code, _, stderr) = run(tributary().arg("run").arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("rows; with `columns`, the child answers each batch row for row"),
+        "{stderr}"
+    );
+    // So does a child that answers nothing.
+    let (_dir4, file) = pipeline(&step("env = { MODE = \"silent\" }"));
+    let (code, _, stderr) = run(tributary().arg("run").arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("unanswered; with `columns`"), "{stderr}");
+}
+
+#[test]
+fn columns_name_input_columns_and_need_an_output_the_child_can_answer() {
+    for (extra, expect) in [
+        ("columns = [\"snipet\"]", "the input has no column `snipet`"),
+        (
+            "columns = [\"id\"]\noutput = [{ name = \"id\", type = \"utf8\" }]",
+            "`columns` needs `output = \"same\"`",
+        ),
+        (
+            "columns = [\"id\"]\noutput = { add = [{ name = \"keep\", type = \"bool\" }] }",
+            "`keep` is the answer's row filter",
+        ),
+    ] {
+        let (_dir, file) = pipeline(&format!(
+            "[transforms.lang]\ntype = \"exec\"\ninputs = [\"pages\"]\n{}\n{extra}\n\n[sinks.console]\ntype = \"stdout\"\ninputs = [\"lang\"]\n",
+            command("lang_columns.py")
+        ));
+        let (code, _, stderr) = run(tributary().arg("validate").arg(&file));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(expect), "expected `{expect}` in:\n{stderr}");
+        assert!(
+            stderr.contains("p.toml:"),
+            "the error points into the file: {stderr}"
+        );
+    }
+    let (_dir, file) = pipeline(&format!(
+        "[transforms.lang]\ntype = \"exec\"\ninputs = [\"pages\"]\n{}\ncolumns = [\"snipet\"]\n\n[sinks.console]\ntype = \"stdout\"\ninputs = [\"lang\"]\n",
+        command("lang_columns.py")
+    ));
+    let (_, _, stderr) = run(tributary().arg("validate").arg(&file));
+    assert!(stderr.contains("snippet"), "a suggestion: {stderr}");
+}
+
 #[test]
 fn schema_and_validate_know_the_declared_output_without_running_the_child() {
     let (dir, file) = pipeline(&format!(
@@ -202,7 +308,8 @@ inputs = ["step"]
 fn exec_transform_that_crashes_mid_stream_fails_the_run() {
     fails_and_commits_nothing(
         "crash.py",
-        "",
+        // One batch per API page, so that the child gets a second one to fail on.
+        "batch_rows = 1",
         &[
             "transforms.step",
             "exited with status 1",
@@ -402,6 +509,23 @@ fn exec_sink_writes_a_csv_and_secrets_stay_in_its_environment() {
     // The child printed its secret on standard error: logged, masked.
     assert!(stderr.contains("to_csv: using secret ***"), "{stderr}");
     assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[test]
+fn an_exec_sink_with_columns_gets_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv_sink(dir.path(), "columns = [\"platform\", \"id\"]");
+    let (code, _, stderr) = run(tributary()
+        .env("EXEC_TEST_SECRET", SECRET)
+        .arg("run")
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let child: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("child.json")).unwrap())
+            .unwrap();
+    assert_eq!(child["columns"], serde_json::json!(["platform", "id"]));
+    let csv = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
+    assert!(csv.lines().count() > 1, "{csv}");
 }
 
 /// Committed `.ndjson` files under `dir` (staging excluded).

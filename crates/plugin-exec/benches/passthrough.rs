@@ -1,5 +1,8 @@
-//! Rows per second through a pass-through Python child (`tests/exec/passthrough.py`) versus the
-//! in-process `filter` on the same canonical batches.
+//! Rows per second through Python children that keep every row versus the in-process `filter`
+//! on the same canonical batches. Three children: `passthrough.py` (whole rows, the plainest
+//! script), `passthrough_buffered.py` (whole rows through a buffered output stream, as the docs
+//! advise) and `keep_all.py` with `columns = ["id"]` (row for row: only `id` crosses, the answer
+//! is a `keep` column).
 //!
 //! `taskset -c 0 cargo bench -p plugin-exec --bench passthrough` (one core for tributary *and*
 //! the child: the exec cost as a pipeline pays it). Python: `$TRIBUTARY_PYTHON` or the venv.
@@ -68,30 +71,40 @@ fn main() {
         .expect("runtime");
     let n = rows();
     let python = tributary_testkit::python();
-    let script = tributary_testkit::workspace_root().join("tests/exec/passthrough.py");
-    println!("| batch | rows | bytes/row (IPC) | exec pass-through rows/s | filter rows/s |");
-    println!("|---|---:|---:|---:|---:|");
+    let scripts = tributary_testkit::workspace_root().join("tests/exec");
+    let children = [
+        ("passthrough.py", ""),
+        ("passthrough_buffered.py", ""),
+        ("keep_all.py", "columns = [\"id\"]"),
+    ];
+    println!(
+        "| batch | rows | bytes/row (IPC) | passthrough.py rows/s | passthrough_buffered.py rows/s | keep_all.py, columns = [\"id\"] rows/s | filter rows/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, messages) in [("threads, no messages", 0), ("threads + 20 messages", 20)] {
         let batch = batches::canonical_in_runs(BATCH, messages, 25);
         let n = if messages > 0 { n / 10 } else { n };
-        let mut exec_runs = Vec::new();
+        let mut exec_runs = vec![Vec::new(); children.len()];
         let mut filter_runs = Vec::new();
         for _ in 0..RUNS {
-            let config: ExecTransformConfig = toml::from_str(&format!(
-                "command = [{:?}, {:?}]",
-                python.display().to_string(),
-                script.display().to_string()
-            ))
-            .expect("config");
-            let exec = ExecTransformPlugin::build(
-                config,
-                &input(&batch),
-                &BuildContext::transform("bench", "pass"),
-            )
-            .expect("build");
-            let (out, secs) = rt.block_on(through(exec.as_ref(), &batch, n));
-            assert!(out >= n, "rows lost: {out} of {n}");
-            exec_runs.push(out as f64 / secs);
+            for ((script, extra), runs) in children.iter().zip(&mut exec_runs) {
+                let script = scripts.join(script);
+                let config: ExecTransformConfig = toml::from_str(&format!(
+                    "command = [{:?}, {:?}]\n{extra}",
+                    python.display().to_string(),
+                    script.display().to_string()
+                ))
+                .expect("config");
+                let exec = ExecTransformPlugin::build(
+                    config,
+                    &input(&batch),
+                    &BuildContext::transform("bench", "pass"),
+                )
+                .expect("build");
+                let (out, secs) = rt.block_on(through(exec.as_ref(), &batch, n));
+                assert!(out >= n, "rows lost: {out} of {n}");
+                runs.push(out as f64 / secs);
+            }
 
             let config: FilterConfig =
                 toml::from_str("platform = [\"instagram\"]").expect("config");
@@ -108,9 +121,13 @@ fn main() {
             .and_then(|mut e| e.encode(&batch))
             .map(|b| b.len() / batch.num_rows())
             .unwrap_or(0);
+        let exec: Vec<String> = exec_runs
+            .into_iter()
+            .map(|r| format!("{:.0}", median(r)))
+            .collect();
         println!(
-            "| {name} | {n} | {ipc} | {:.0} | {:.0} |",
-            median(exec_runs),
+            "| {name} | {n} | {ipc} | {} | {:.0} |",
+            exec.join(" | "),
             median(filter_runs)
         );
     }

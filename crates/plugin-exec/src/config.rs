@@ -23,6 +23,13 @@ fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
 
+/// Default of `batch_rows`: rows put together into one batch for the child.
+pub const DEFAULT_BATCH_ROWS: usize = 8192;
+
+fn default_batch_rows() -> usize {
+    DEFAULT_BATCH_ROWS
+}
+
 fn default_inherit_env() -> Vec<String> {
     DEFAULT_INHERIT_ENV
         .iter()
@@ -65,6 +72,22 @@ pub struct ExecTransformConfig {
     /// fields `[{ name = "id", type = "utf8", nullable = false }, ...]`.
     #[serde(default)]
     pub output: OutputSpec,
+
+    /// The input columns the child reads, e.g. `["snippet"]` (default: every column, and the
+    /// child streams whole rows). When set, the child gets only these columns and **answers row
+    /// for row**: for each batch it reads, one batch of as many rows holding the `output.add`
+    /// columns, optionally followed by a boolean column `keep` (rows where it is false or null
+    /// are dropped); tributary puts the rest of each row back. Only the named columns cross the
+    /// pipes: a step that reads the snippet of threads that carry their messages copies a few
+    /// bytes a row instead of kilobytes. Needs `output = "same"` or `{ add, drop }`.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
+    /// API page; they are put together first, since a child pays for every batch it reads (a
+    /// turn of its loop, a few reads and writes). A batch also goes once it holds 8 MiB, and at
+    /// the end of the input. `1` sends each batch as it comes.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
 }
 
 /// Configuration of an `exec` sink (`[sinks.ID]` with `type = "exec"`): a program in any language
@@ -96,6 +119,17 @@ pub struct ExecSinkConfig {
     /// stream) before it is killed and the run fails. Default: 60.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+
+    /// The input columns the child gets, in this order, e.g. `["id", "lang"]` (default: every
+    /// column, in the input's order). Only these cross the pipe.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
+    /// API page; they are put together first, since a child pays for every batch it reads (a
+    /// turn of its loop, a few reads and writes). A batch also goes once it holds 8 MiB, and at
+    /// the end of the input. `1` sends each batch as it comes.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
 }
 
 /// The declared schema of an `exec` transform's output (`output = ...`).
@@ -338,6 +372,73 @@ pub fn output_schema(spec: &OutputSpec, input: &SchemaRef) -> Result<SchemaRef, 
             )))
         }
     }
+}
+
+/// `batch_rows`, checked.
+pub fn batch_rows(rows: usize) -> Result<usize, BuildError> {
+    if rows == 0 {
+        return Err(BuildError::at("batch_rows", "`batch_rows = 0` would never send a batch")
+            .with_help(format!("give the rows per batch for the child (default {DEFAULT_BATCH_ROWS}), or 1 to send each batch as it comes")));
+    }
+    Ok(rows)
+}
+
+/// The indices in `input` of the `columns` a child reads, in the order given; errors name the
+/// column and suggest the nearest input column.
+pub fn projection(columns: &[String], input: &Schema) -> Result<Vec<usize>, BuildError> {
+    let names: Vec<&str> = input.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut indices = Vec::with_capacity(columns.len());
+    for (i, name) in columns.iter().enumerate() {
+        let Some(index) = names.iter().position(|n| n == name) else {
+            let help = did_you_mean(name, names.iter().copied())
+                .unwrap_or_else(|| format!("input columns: `{}`", names.join("`, `")));
+            return Err(
+                BuildError::at("columns", format!("the input has no column `{name}`"))
+                    .with_help(help),
+            );
+        };
+        if columns[..i].contains(name) {
+            return Err(
+                BuildError::at("columns", format!("column `{name}` is listed twice"))
+                    .with_help("list each column the child reads once"),
+            );
+        }
+        indices.push(index);
+    }
+    Ok(indices)
+}
+
+/// The name of the optional boolean column of a row-for-row answer (`columns`): which rows stay.
+pub const KEEP: &str = "keep";
+
+/// What a child that reads only `columns` answers for each batch: the added columns (see
+/// [`ExecTransformConfig::columns`]). Refuses an `output` it cannot answer.
+pub fn answer_schema(spec: &OutputSpec) -> Result<SchemaRef, BuildError> {
+    let add: &[FieldSpec] = match spec {
+        OutputSpec::Same => &[],
+        OutputSpec::Changes(changes) => &changes.add,
+        OutputSpec::Fields(_) => {
+            return Err(BuildError::at(
+                "columns",
+                "`columns` needs `output = \"same\"` or `output = { add = [...], drop = [...] }`, not a full field list",
+            )
+            .with_help("a child that reads only some columns answers the columns it adds; tributary keeps the others (drop what you do not want with `output.drop`)"));
+        }
+    };
+    let fields = add
+        .iter()
+        .map(|f| field(f, "output.add"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if fields.iter().any(|f| f.name() == KEEP) {
+        return Err(BuildError::at(
+            "output.add",
+            format!("with `columns`, `{KEEP}` is the answer's row filter, not a column to add"),
+        )
+        .with_help(format!(
+            "name the added column otherwise, or send `{KEEP}` (bool) to drop rows"
+        )));
+    }
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 fn unique(fields: &[Field], key: &str) -> Result<(), BuildError> {

@@ -36,7 +36,8 @@
 //! - **Schema.** The input schema is the upstream component's (`tributary schema FILE` shows
 //!   it). A transform's output schema is declared by `output` (`"same"`, `{ add, drop }` or a full
 //!   field list); the child's stream must have exactly those columns, in that order, with those
-//!   types, and no nulls where `nullable = false`, or the run fails naming the column.
+//!   types, and no nulls where `nullable = false`, or the run fails naming the column. With
+//!   `columns`, the input holds only those columns and the output answers row for row (below).
 //! - **Identity.** The child gets `TRIBUTARY_COMPONENT` (`transforms.lang`),
 //!   `TRIBUTARY_PIPELINE`, `TRIBUTARY_RUN_ID`, `TRIBUTARY_SHARD` (`K/N`, empty when not sharded),
 //!   `TRIBUTARY_DRY_RUN` (`1` under `--dry-run`) and `TRIBUTARY_PID` in its environment; the
@@ -76,12 +77,40 @@
 //!
 //! reader = pa.ipc.open_stream(sys.stdin.buffer)
 //! schema = reader.schema.append(pa.field("lang", pa.string()))
-//! with pa.ipc.new_stream(sys.stdout.buffer, schema) as out:
+//! # Buffered: pyarrow writes each Arrow buffer of a batch as its own Python `write` call.
+//! stdout = pa.output_stream(sys.stdout.buffer, buffer_size=1 << 20)
+//! with pa.ipc.new_stream(stdout, schema) as out:
 //!     for batch in reader:
 //!         batch = batch.filter(pc.is_valid(batch["snippet"]))
 //!         langs = pa.array([lang(s) for s in batch["snippet"].to_pylist()], pa.string())
 //!         out.write_batch(batch.append_column("lang", langs))
 //! ```
+//!
+//! ## Row for row: `columns`
+//!
+//! A step that reads a column or two of wide rows (the snippet of threads that carry their
+//! messages: kilobytes a row) need not have every byte copied to it and back. With
+//! `columns = ["snippet"]` the child's input stream holds only those columns, and its output
+//! stream is an **answer per batch**: for each batch read, one batch of as many rows, with the
+//! `output.add` columns in order, optionally followed by a boolean column `keep` (rows where it
+//! is false or null are dropped). tributary holds each batch until its answer comes, then emits
+//! its kept columns (all but `output.drop`) with the added ones. An answer with another row
+//! count, an answer too many or too few, fails the run. Answer each batch before reading the
+//! next and flush: tributary stops sending once 64 MiB of input wait for their answers.
+//!
+//! ```python
+//! # columns = ["snippet"], output = { add = [{ name = "lang", type = "utf8" }] }
+//! reader = pa.ipc.open_stream(sys.stdin.buffer)                  # just `snippet`
+//! answer = pa.schema([("lang", pa.string()), ("keep", pa.bool_())])
+//! with pa.ipc.new_stream(sys.stdout.buffer, answer) as out:
+//!     for batch in reader:
+//!         snippets = batch["snippet"]
+//!         langs = pa.array([lang(s) for s in snippets.to_pylist()], pa.string())
+//!         out.write_batch(pa.record_batch([langs, pc.is_valid(snippets)], schema=answer))
+//!         sys.stdout.buffer.flush()                              # the answer, now
+//! ```
+//!
+//! An `exec` sink takes `columns` too: its child gets those columns, in that order.
 //!
 //! Print logs to standard error (`print(..., file=sys.stderr)`), never to standard output. Try
 //! it alone with `tributary run pipeline.toml --dry-run --limit 100`: sources and transforms run,
@@ -94,6 +123,7 @@ pub mod child;
 pub mod config;
 pub mod protocol;
 pub mod sink;
+pub mod staging;
 pub mod transform;
 
 use std::sync::Arc;
@@ -109,7 +139,7 @@ pub use crate::config::{
     ProcessSpec,
 };
 pub use crate::sink::ExecSink;
-pub use crate::transform::ExecTransform;
+pub use crate::transform::{ExecTransform, RowForRow};
 
 /// The `exec` transform plugin (`[transforms.ID]` with `type = "exec"`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -134,11 +164,26 @@ impl TransformPlugin for ExecTransformPlugin {
             ctx,
         )?;
         let output = config::output_schema(&config.output, &input.schema)?;
-        Ok(Box::new(ExecTransform::new(
-            spec,
-            input.schema.clone(),
-            output,
-        )))
+        let transform = ExecTransform::new(spec, input.schema.clone(), output.clone())
+            .batch_rows(config::batch_rows(config.batch_rows)?);
+        let Some(columns) = &config.columns else {
+            return Ok(Box::new(transform));
+        };
+        let sent = config::projection(columns, &input.schema)?;
+        let answer = config::answer_schema(&config.output)?;
+        let kept = input
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| output.field_with_name(f.name()).is_ok())
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Box::new(transform.row_for_row(RowForRow {
+            sent,
+            kept,
+            answer,
+        })))
     }
 }
 
@@ -164,7 +209,12 @@ impl SinkPlugin for ExecSinkPlugin {
             config.timeout_secs,
             ctx,
         )?;
-        Ok(Box::new(ExecSink::new(spec, Arc::clone(&input.schema))))
+        let sink = ExecSink::new(spec, Arc::clone(&input.schema))
+            .batch_rows(config::batch_rows(config.batch_rows)?);
+        Ok(Box::new(match &config.columns {
+            Some(columns) => sink.columns(config::projection(columns, &input.schema)?),
+            None => sink,
+        }))
     }
 }
 

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::buffer::Buffer;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::config::KEEP;
 
 /// The 4 bytes that open every message of an Arrow IPC stream (format 0.15 and later).
 pub const CONTINUATION: [u8; 4] = [0xFF; 4];
@@ -56,7 +58,10 @@ impl Encoder {
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, arrow::error::ArrowError> {
         let batch = batch.clone().with_schema(self.schema.clone())?;
         self.writer.write(&batch)?;
-        Ok(std::mem::take(self.writer.get_mut()))
+        // The next batch is likely as large: start its buffer at this one's size rather than
+        // growing it by doubling (each growth a copy of what was written so far).
+        let next = Vec::with_capacity(self.writer.get_ref().len());
+        Ok(std::mem::replace(self.writer.get_mut(), next))
     }
 
     /// The end-of-stream marker (preceded by the schema if no batch was written).
@@ -100,6 +105,8 @@ pub struct Decoder<R> {
     reader: R,
     decoder: StreamDecoder,
     declared: SchemaRef,
+    /// Whether the stream may end with a boolean [`KEEP`] column (a row-for-row answer).
+    keep: bool,
     checked: bool,
     ended: bool,
 }
@@ -111,9 +118,18 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
             reader,
             decoder: StreamDecoder::new(),
             declared,
+            keep: false,
             checked: false,
             ended: false,
         }
+    }
+
+    /// Also accepts a last boolean column [`KEEP`] after the declared ones (it then comes with
+    /// every batch: the answer of a child that reads only some columns).
+    #[must_use]
+    pub fn allowing_keep(mut self) -> Self {
+        self.keep = true;
+        self
     }
 
     /// The next batch, rebuilt with the declared schema; `None` after the end-of-stream marker.
@@ -130,6 +146,9 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
             if !self.checked
                 && let Some(schema) = self.decoder.schema()
             {
+                if self.keep {
+                    self.declared = with_keep(&self.declared, &schema)?;
+                }
                 check_schema(&self.declared, &schema).map_err(StreamError::Schema)?;
                 self.checked = true;
             }
@@ -193,12 +212,38 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
             .ok()
             .filter(|b| *b <= MAX_BODY)
             .ok_or_else(|| StreamError::Garbage(format!("a message body of {body} bytes")))?;
-        bytes.resize(8 + len + body, 0);
-        if read_full(&mut self.reader, &mut bytes[8 + len..]).await? < body {
+        // Read into spare capacity: no zero-filling of a body about to be overwritten. The slack
+        // keeps `read_to_end`'s end-of-input probe from growing (copying) the whole buffer.
+        bytes.reserve_exact(body + 64);
+        let got = (&mut self.reader)
+            .take(body as u64)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| StreamError::Io(e.to_string()))?;
+        if got < body {
             return Err(StreamError::ClosedEarly);
         }
         Ok(Some(Buffer::from_vec(bytes)))
     }
+}
+
+/// `declared` followed by the [`KEEP`] column when the child's stream `got` ends with one.
+fn with_keep(declared: &SchemaRef, got: &Schema) -> Result<SchemaRef, StreamError> {
+    let Some(last) = got.fields().last().filter(|f| f.name() == KEEP) else {
+        return Ok(declared.clone());
+    };
+    if last.data_type() != &DataType::Boolean {
+        return Err(StreamError::Schema(format!(
+            "column `{KEEP}` says which rows stay and must be bool; the child sent {}",
+            last.data_type()
+        )));
+    }
+    let mut fields = declared.fields().to_vec();
+    fields.push(Arc::new(Field::new(KEEP, DataType::Boolean, true)));
+    Ok(Arc::new(Schema::new_with_metadata(
+        fields,
+        declared.metadata().clone(),
+    )))
 }
 
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.

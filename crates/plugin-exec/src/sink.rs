@@ -17,6 +17,7 @@ use tributary_core::plugin::{RunContext, Sink, SinkReport};
 use crate::child::Child;
 use crate::config::ProcessSpec;
 use crate::protocol::Encoder;
+use crate::staging::{Staged, concat};
 use crate::transform::metadata;
 
 /// A running (or, before `start`, configured) `exec` sink.
@@ -26,6 +27,11 @@ pub struct ExecSink {
     child: Option<Child>,
     /// `None` once the end-of-stream marker is encoded.
     encoder: Option<Encoder>,
+    /// `columns`: the input columns the child gets (`None`: all).
+    sent: Option<Vec<usize>>,
+    /// Batches not yet sent, and how many rows make one batch for the child.
+    staged: Staged,
+    batch_rows: usize,
     dry_run: bool,
     rows: u64,
     bytes: u64,
@@ -39,10 +45,48 @@ impl ExecSink {
             schema,
             child: None,
             encoder: None,
+            sent: None,
+            staged: Staged::default(),
+            batch_rows: crate::config::DEFAULT_BATCH_ROWS,
             dry_run: false,
             rows: 0,
             bytes: 0,
         }
+    }
+
+    /// Rows staged into one batch for the child (`batch_rows`; 1 sends every batch at once).
+    #[must_use]
+    pub fn batch_rows(mut self, rows: usize) -> Self {
+        self.batch_rows = rows;
+        self
+    }
+
+    /// The staged batches as one batch, encoded (`None` if nothing is staged).
+    fn encode_staged(&mut self) -> Result<Option<Vec<u8>>, RunError> {
+        if self.staged.is_empty() {
+            return Ok(None);
+        }
+        let group = self.staged.take();
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(RunError::msg("the exec sink was not started"));
+        };
+        let batch = match &self.sent {
+            Some(sent) => concat(
+                &group
+                    .iter()
+                    .map(|b| b.project(sent))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )?,
+            None => concat(&group)?,
+        };
+        Ok(Some(encoder.encode(&batch)?))
+    }
+
+    /// Sends the child only these input columns, in this order (`columns`).
+    #[must_use]
+    pub fn columns(mut self, sent: Vec<usize>) -> Self {
+        self.sent = Some(sent);
+        self
     }
 
     /// Writes `bytes` to the child; `Ok(false)` if the run was cancelled meanwhile.
@@ -71,7 +115,11 @@ impl Sink for ExecSink {
             }
             let mut child = Child::spawn(&self.spec, Kind::Sink, ctx)?;
             child.log_stdout(self.spec.secrets.clone());
-            let encoder = Encoder::new(&self.schema, &metadata(ctx, Kind::Sink))?;
+            let schema = match &self.sent {
+                Some(sent) => self.schema.project(sent)?,
+                None => self.schema.as_ref().clone(),
+            };
+            let encoder = Encoder::new(&schema, &metadata(ctx, Kind::Sink))?;
             self.child = Some(child);
             self.encoder = Some(encoder);
             Ok(())
@@ -84,12 +132,15 @@ impl Sink for ExecSink {
             if self.dry_run {
                 return Ok(());
             }
-            let bytes = match self.encoder.as_mut() {
-                Some(encoder) => encoder.encode(batch)?,
-                None => return Err(RunError::msg("the exec sink was not started")),
-            };
-            // Cancelled: the runtime stops feeding this sink and drops it, killing the child.
-            self.send(bytes).await.map(|_| ())
+            self.staged.add(batch);
+            if !self.staged.full(self.batch_rows) {
+                return Ok(());
+            }
+            match self.encode_staged()? {
+                // Cancelled: the runtime stops feeding this sink and drops it, killing the child.
+                Some(bytes) => self.send(bytes).await.map(|_| ()),
+                None => Ok(()),
+            }
         })
     }
 
@@ -102,6 +153,11 @@ impl Sink for ExecSink {
                     location,
                     ..SinkReport::default()
                 });
+            }
+            if let Some(bytes) = self.encode_staged()?
+                && !self.send(bytes).await?
+            {
+                return Err(RunError::Interrupted);
             }
             let Some(encoder) = self.encoder.take() else {
                 return Err(RunError::msg("the exec sink was not started"));

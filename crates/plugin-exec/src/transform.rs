@@ -8,11 +8,17 @@
 //! end-of-stream marker and hands over the rest one batch per call. Memory therefore stays
 //! bounded by a few batches whatever the volume: a slow child fills its pipe, `push` waits, the
 //! source task waits, the source stops being polled.
+//!
+//! Row for row (`columns`), `push` sends only the named columns and holds the whole batch until
+//! the child's answer comes back ([`merge`] puts the two together); past
+//! [`MAX_UNANSWERED_BYTES`] held, `push` waits for answers, so memory stays bounded there too.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc};
 use tributary_core::RunError;
@@ -20,18 +26,28 @@ use tributary_core::component::{ComponentId, Kind};
 use tributary_core::plugin::{RunContext, Transform};
 
 use crate::child::{Child, Output};
-use crate::config::ProcessSpec;
+use crate::config::{KEEP, ProcessSpec};
 use crate::protocol::{self, Decoder, Encoder};
+use crate::staging::{Staged, concat};
 
 /// Output batches decoded ahead of `push`/`flush` (the backpressure buffer between the child's
 /// standard output and the pipeline).
 pub const OUTPUT_BUFFER: usize = 2;
+
+/// With `columns`: input bytes sent to the child and not yet answered beyond which `push` waits
+/// for answers (more than one batch is always allowed). Bounds the batches held to put the
+/// unsent columns back, whatever the child's pace.
+pub const MAX_UNANSWERED_BYTES: usize = 64 << 20;
 
 /// A running `exec` transform.
 pub struct ExecTransform {
     spec: ProcessSpec,
     input: SchemaRef,
     output: SchemaRef,
+    /// `columns`: the child reads some columns and answers row for row.
+    aligned: Option<Arc<RowForRow>>,
+    /// Rows staged into one batch for the child (`batch_rows`).
+    batch_rows: usize,
     // A tokio mutex: held across the pipe writes, and a transform with several inputs is pushed
     // from several source tasks, whose batches must go into the one stream one at a time.
     state: Mutex<State>,
@@ -47,6 +63,18 @@ enum State {
     Failed,
 }
 
+/// How a child that reads only some columns (`columns`) is fed and how its answers become
+/// output rows.
+#[derive(Debug, Clone)]
+pub struct RowForRow {
+    /// Input columns sent to the child, in the order of `columns`.
+    pub sent: Vec<usize>,
+    /// Input columns in the output (all but `output.drop`), in the input's order.
+    pub kept: Vec<usize>,
+    /// What the child answers for each batch: the added columns (a `keep` column may follow).
+    pub answer: SchemaRef,
+}
+
 struct Io {
     child: Child,
     /// `None` once the end-of-stream marker is written.
@@ -54,6 +82,13 @@ struct Io {
     output: Output,
     /// Output that arrived while the end-of-stream marker was being written.
     pending: VecDeque<RecordBatch>,
+    /// The output schema (the batches this transform emits).
+    schema: SchemaRef,
+    /// Input batches not yet sent, and how many rows make a batch for the child.
+    staged: Staged,
+    batch_rows: usize,
+    /// `columns`: the batches sent and not yet answered.
+    aligned: Option<Unanswered>,
 }
 
 impl ExecTransform {
@@ -63,22 +98,59 @@ impl ExecTransform {
             spec,
             input,
             output,
+            aligned: None,
+            batch_rows: crate::config::DEFAULT_BATCH_ROWS,
             state: Mutex::new(State::Idle),
         }
     }
 
+    /// Rows staged into one batch for the child (`batch_rows`; 1 sends every batch at once).
+    #[must_use]
+    pub fn batch_rows(mut self, rows: usize) -> Self {
+        self.batch_rows = rows;
+        self
+    }
+
+    /// The child reads only some columns and answers row for row (`columns`).
+    #[must_use]
+    pub fn row_for_row(mut self, aligned: RowForRow) -> Self {
+        self.aligned = Some(Arc::new(aligned));
+        self
+    }
+
     fn spawn(&self, ctx: &RunContext) -> Result<Io, RunError> {
         let mut child = Child::spawn(&self.spec, Kind::Transform, ctx)?;
-        let encoder = Encoder::new(&self.input, &metadata(ctx, Kind::Transform))?;
+        let meta = metadata(ctx, Kind::Transform);
+        let (encoder, decoder_schema) = match &self.aligned {
+            Some(a) => (
+                Encoder::new(&self.input.project(&a.sent)?, &meta)?,
+                a.answer.clone(),
+            ),
+            None => (Encoder::new(&self.input, &meta)?, self.output.clone()),
+        };
         let (tx, output) = mpsc::channel(OUTPUT_BUFFER);
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_output(Decoder::new(stdout, self.output.clone()), tx));
+            let decoder = Decoder::new(stdout, decoder_schema);
+            let decoder = if self.aligned.is_some() {
+                decoder.allowing_keep()
+            } else {
+                decoder
+            };
+            tokio::spawn(read_output(decoder, tx));
         }
         Ok(Io {
             child,
             encoder: Some(encoder),
             output,
             pending: VecDeque::new(),
+            schema: self.output.clone(),
+            staged: Staged::default(),
+            batch_rows: self.batch_rows,
+            aligned: self.aligned.as_ref().map(|spec| Unanswered {
+                spec: spec.clone(),
+                unanswered: VecDeque::new(),
+                size: 0,
+            }),
         })
     }
 }
@@ -128,17 +200,55 @@ async fn read_output<R: tokio::io::AsyncRead + Unpin>(
 }
 
 impl Io {
+    /// Stages `batch`; once [`Staged::full`], sends what is staged as one batch. Returns the
+    /// output ready so far.
     async fn push(&mut self, batch: &RecordBatch) -> Result<Vec<RecordBatch>, RunError> {
+        if self.encoder.is_none() {
+            return Err(RunError::msg(
+                "a batch arrived after the end of the exec stream",
+            ));
+        }
+        self.staged.add(batch);
+        if !self.staged.full(self.batch_rows) {
+            // Nothing to write yet: hand on what the child has already written.
+            let mut got = Vec::new();
+            while let Ok(item) = self.output.try_recv() {
+                match item {
+                    Ok(batch) => got.push(batch),
+                    Err(e) => return Err(self.child.failure(&e.to_string()).await),
+                }
+            }
+            return self.take_all(got).await;
+        }
+        self.send().await
+    }
+
+    /// Writes the staged batches to the child as one batch; returns the output that came back
+    /// meanwhile.
+    async fn send(&mut self) -> Result<Vec<RecordBatch>, RunError> {
+        let group = self.staged.take();
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(RunError::msg(
                 "a batch arrived after the end of the exec stream",
             ));
         };
-        let bytes = encoder.encode(batch)?;
-        let mut out = Vec::new();
+        let bytes = match &mut self.aligned {
+            Some(aligned) => {
+                let sent = group
+                    .iter()
+                    .map(|b| b.project(&aligned.spec.sent))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let bytes = encoder.encode(&concat(&sent)?)?;
+                // Held before the write: the answer may come back while it is being written.
+                aligned.hold(group);
+                bytes
+            }
+            None => encoder.encode(&concat(&group)?)?,
+        };
+        let mut got = Vec::new();
         match self
             .child
-            .write(&bytes, Some(&mut self.output), &mut out)
+            .write(&bytes, Some(&mut self.output), &mut got)
             .await
         {
             Ok(true) => {}
@@ -148,16 +258,73 @@ impl Io {
         }
         while let Ok(item) = self.output.try_recv() {
             match item {
-                Ok(batch) => out.push(batch),
+                Ok(batch) => got.push(batch),
                 Err(e) => return Err(self.child.failure(&e.to_string()).await),
+            }
+        }
+        let mut out = self.take_all(got).await?;
+        // Row for row, the batches waiting for their answer are held here: past a bound, wait
+        // for the child to catch up (that is the backpressure).
+        while let Some(aligned) = &self.aligned
+            && aligned.unanswered.len() > 1
+            && aligned.size > MAX_UNANSWERED_BYTES
+        {
+            let (batches, mb) = (aligned.unanswered.len(), aligned.size >> 20);
+            let timeout = self.child.timeout;
+            let next = tokio::select! {
+                next = self.output.recv() => next,
+                () = tokio::time::sleep(timeout) => {
+                    return Err(self.child.failure(&format!(
+                        "left {batches} batches ({mb} MiB) unanswered for {} s (`timeout_secs`), so it was killed; with `columns`, answer each batch before reading the next (flush standard output after each answer)",
+                        timeout.as_secs()
+                    )).await);
+                }
+                () = self.child.cancel.cancelled() => return Ok(out),
+            };
+            match next {
+                Some(Ok(answer)) => out.extend(self.take(answer).await?),
+                Some(Err(e)) => return Err(self.child.failure(&e.to_string()).await),
+                None => {
+                    return Err(self
+                        .child
+                        .failure(&format!(
+                            "ended its output stream with {batches} batches unanswered"
+                        ))
+                        .await);
+                }
             }
         }
         Ok(out)
     }
 
-    /// Ends the input stream (once), then returns the next output batch, or `None` when the
-    /// child has ended its stream and exited 0.
+    async fn take_all(&mut self, got: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, RunError> {
+        let mut out = Vec::with_capacity(got.len());
+        for batch in got {
+            out.extend(self.take(batch).await?);
+        }
+        Ok(out)
+    }
+
+    /// The output for a batch the child wrote: itself, or (row for row) the batches it answers,
+    /// each with its slice of the answer's columns added and its `keep` applied (batches with no
+    /// row left are skipped).
+    async fn take(&mut self, got: RecordBatch) -> Result<Vec<RecordBatch>, RunError> {
+        let Some(aligned) = &mut self.aligned else {
+            return Ok(vec![got]);
+        };
+        match aligned.answered(&self.schema, &got) {
+            Ok(batches) => Ok(batches),
+            Err(what) => Err(self.child.failure(&what).await),
+        }
+    }
+
+    /// Ends the input stream (once, after the staged batches), then returns the next output
+    /// batch, or `None` when the child has ended its stream and exited 0.
     async fn flush(&mut self) -> Result<Option<RecordBatch>, RunError> {
+        if self.encoder.is_some() && !self.staged.is_empty() {
+            let out = self.send().await?;
+            self.pending.extend(out);
+        }
         if let Some(encoder) = self.encoder.take() {
             let bytes = encoder.finish()?;
             let mut out = Vec::new();
@@ -170,38 +337,143 @@ impl Io {
                 Ok(false) => return Ok(None),
                 Err(e) => return Err(self.child.write_failure(e).await),
             }
+            let out = self.take_all(out).await?;
             self.pending.extend(out);
         }
-        if let Some(batch) = self.pending.pop_front() {
-            return Ok(Some(batch));
-        }
-        let timeout = self.child.timeout;
-        let next = tokio::select! {
-            next = self.output.recv() => next,
-            () = tokio::time::sleep(timeout) => {
-                return Err(self.child.failure(&format!(
-                    "wrote no output for {} s (`timeout_secs`) after its input ended, so it was killed",
-                    timeout.as_secs()
-                )).await);
+        loop {
+            if let Some(batch) = self.pending.pop_front() {
+                return Ok(Some(batch));
             }
-            () = self.child.cancel.cancelled() => return Ok(None),
-        };
-        match next {
-            Some(Ok(batch)) => Ok(Some(batch)),
-            Some(Err(e)) => Err(self.child.failure(&e.to_string()).await),
-            None => match self.child.exit_within(timeout).await {
-                Some(Ok(())) => Ok(None),
-                // `failure` reads the exit status, known by now, into the message.
-                Some(Err(_)) => Err(self.child.failure("ended its output stream, then failed").await),
-                None => Err(self
-                    .child
-                    .failure(&format!(
-                        "did not exit within {} s (`timeout_secs`) after the end of its stream, so it was killed",
+            let timeout = self.child.timeout;
+            let next = tokio::select! {
+                next = self.output.recv() => next,
+                () = tokio::time::sleep(timeout) => {
+                    return Err(self.child.failure(&format!(
+                        "wrote no output for {} s (`timeout_secs`) after its input ended, so it was killed",
                         timeout.as_secs()
-                    ))
-                    .await),
-            },
+                    )).await);
+                }
+                () = self.child.cancel.cancelled() => return Ok(None),
+            };
+            match next {
+                // Row for row, an answer may drop every row of its batches: then wait on.
+                Some(Ok(got)) => {
+                    let out = self.take(got).await?;
+                    self.pending.extend(out);
+                }
+                Some(Err(e)) => return Err(self.child.failure(&e.to_string()).await),
+                None => return self.end(timeout).await,
+            }
         }
+    }
+
+    /// The child ended its output stream: it must have answered every batch (row for row) and
+    /// exit 0.
+    async fn end(&mut self, timeout: std::time::Duration) -> Result<Option<RecordBatch>, RunError> {
+        if let Some(aligned) = &self.aligned
+            && !aligned.unanswered.is_empty()
+        {
+            let n = aligned.unanswered.len();
+            return Err(self
+                .child
+                .failure(&format!(
+                    "ended its output stream with {n} batch(es) unanswered; with `columns`, the child writes one answer for every batch it reads"
+                ))
+                .await);
+        }
+        match self.child.exit_within(timeout).await {
+            Some(Ok(())) => Ok(None),
+            // `failure` reads the exit status, known by now, into the message.
+            Some(Err(_)) => Err(self.child.failure("ended its output stream, then failed").await),
+            None => Err(self
+                .child
+                .failure(&format!(
+                    "did not exit within {} s (`timeout_secs`) after the end of its stream, so it was killed",
+                    timeout.as_secs()
+                ))
+                .await),
+        }
+    }
+}
+
+/// Row for row: the batches sent and not yet answered.
+struct Unanswered {
+    spec: Arc<RowForRow>,
+    /// One entry per batch sent to the child: the input batches it was made of, oldest first.
+    unanswered: VecDeque<Vec<RecordBatch>>,
+    /// Their size in memory.
+    size: usize,
+}
+
+impl Unanswered {
+    fn hold(&mut self, group: Vec<RecordBatch>) {
+        self.size += group
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>();
+        self.unanswered.push_back(group);
+    }
+
+    /// The output batches for `answer`, the child's answer to the oldest unanswered batch: each
+    /// input batch of it with its kept columns, then its slice of the answer's added columns,
+    /// rows filtered by the answer's `keep` column if it has one. Batches with no row left are
+    /// left out.
+    fn answered(
+        &mut self,
+        schema: &SchemaRef,
+        answer: &RecordBatch,
+    ) -> Result<Vec<RecordBatch>, String> {
+        let Some(group) = self.unanswered.pop_front() else {
+            return Err("wrote an answer for a batch it was not sent; with `columns`, the child writes exactly one answer per batch it reads".to_owned());
+        };
+        self.size = self.size.saturating_sub(
+            group
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum::<usize>(),
+        );
+        let rows: usize = group.iter().map(RecordBatch::num_rows).sum();
+        if answer.num_rows() != rows {
+            return Err(format!(
+                "answered a batch of {rows} rows with {} rows; with `columns`, the child answers each batch row for row (use a `{KEEP}` column to drop rows)",
+                answer.num_rows()
+            ));
+        }
+        let added = self.spec.answer.fields().len();
+        let keep = match answer.columns().get(added) {
+            Some(keep) => Some(
+                keep.as_boolean_opt()
+                    .ok_or_else(|| format!("sent a `{KEEP}` column that is not bool"))?,
+            ),
+            None => None,
+        };
+        let mut out = Vec::with_capacity(group.len());
+        let mut offset = 0;
+        for input in group {
+            let n = input.num_rows();
+            let columns: Vec<ArrayRef> = self
+                .spec
+                .kept
+                .iter()
+                .map(|&i| input.column(i).clone())
+                .chain(answer.columns()[..added].iter().map(|c| c.slice(offset, n)))
+                .collect();
+            let options = RecordBatchOptions::new().with_row_count(Some(n));
+            let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+                .map_err(|e| {
+                    format!("answered columns that do not fit the declared output ({e})")
+                })?;
+            let batch = match keep {
+                Some(keep) => arrow::compute::filter_record_batch(&batch, &keep.slice(offset, n))
+                    .map_err(|e| e.to_string())?,
+                None => batch,
+            };
+            offset += n;
+            if batch.num_rows() > 0 {
+                out.push(batch);
+            }
+        }
+        Ok(out)
     }
 }
 

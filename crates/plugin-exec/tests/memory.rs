@@ -2,7 +2,8 @@
 //! memory after 1M rows is about what it was after the first 100k (the pipes, the two-batch
 //! output buffer and the one batch being written are all that is ever held).
 //!
-//! Its own test binary, so the peak resident set (`VmHWM`) is this test's alone.
+//! Its own test binary, so the peak resident set (`VmHWM`) is this test's alone (nextest also runs
+//! each test in a process of its own).
 
 // Test code: a panic with its message is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -97,5 +98,58 @@ async fn memory_stays_flat_over_1m_rows_through_a_pass_through_child() {
     assert!(
         peak < peak_at_100k + 32 * 1024,
         "peak RSS grew from {peak_at_100k} KiB (100k rows) to {peak} KiB (1M rows)"
+    );
+}
+
+/// Row for row (`columns`), tributary holds each batch until its answer: a child that reads
+/// everything before answering must not make it hold the whole input. It stops sending at the
+/// bound, and the stalled child fails the run after `timeout_secs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_for_row_holds_at_most_the_unanswered_bound() {
+    let python = tributary_testkit::python();
+    let script = tributary_testkit::workspace_root().join("tests/exec/keep_all.py");
+    let config: ExecTransformConfig = toml::from_str(&format!(
+        "command = [{:?}, {:?}]\ncolumns = [\"id\"]\nenv = {{ MODE = \"hoard\" }}\ntimeout_secs = 2",
+        python.display().to_string(),
+        script.display().to_string()
+    ))
+    .unwrap();
+    let schema = batch(0, 1).schema();
+    let input = BuildInput {
+        schema,
+        domains: Vec::new(),
+    };
+    let transform =
+        ExecTransformPlugin::build(config, &input, &BuildContext::transform("t", "hoard")).unwrap();
+    transform
+        .start(&RunContext::for_test("hoard"))
+        .await
+        .unwrap();
+    let before = peak_rss_kib();
+    let (mut sent, mut taken) = (0, 0);
+    let one = batch(0, BATCH).get_array_memory_size();
+    let error = loop {
+        assert!(sent < ROWS, "all {ROWS} rows were taken without an answer");
+        let len = BATCH.min(ROWS - sent);
+        match transform.push(batch(sent, len)).await {
+            Ok(out) => assert!(out.is_empty(), "the hoarding child answered early"),
+            Err(e) => break e.to_string(),
+        }
+        sent += len;
+        taken += one;
+    };
+    let peak = peak_rss_kib();
+    eprintln!("stopped after {sent} rows ({taken} bytes held); peak RSS {before} -> {peak} KiB");
+    assert!(error.contains("unanswered for 2 s"), "{error}");
+    // Taken: the bound and one batch past it (the one that crossed it), never the whole input
+    // (about twice the bound).
+    assert!(
+        taken <= plugin_exec::transform::MAX_UNANSWERED_BYTES + one,
+        "{taken} bytes taken, bound {}",
+        plugin_exec::transform::MAX_UNANSWERED_BYTES
+    );
+    assert!(
+        peak < before + 100 * 1024,
+        "peak RSS grew from {before} KiB to {peak} KiB"
     );
 }

@@ -13,6 +13,7 @@
 #   NO_MESSAGES=1 ...   the same without messages (thread rows only)
 #   THREADS=800 ...     threads per unit (default 200: 25,600 threads; the run is 4x longer at 800)
 #   VARIANTS="plain exec-columns" ...
+#   BATCH_ROWS=1 ...    the exec steps' `batch_rows` (default: the plugin's, 8,192)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -37,6 +38,9 @@ sed 's#passthrough.py#passthrough_buffered.py#' "$WORK/s2-exec.toml" > "$WORK/s2
 sed -e 's#passthrough.py#keep_all.py#' -e 's#^output  = "same"#columns = ["id"]\noutput  = "same"#' \
   "$WORK/s2-exec.toml" > "$WORK/s2-exec-columns.toml"
 grep -q '^columns = \["id"\]' "$WORK/s2-exec-columns.toml"
+if [ -n "${BATCH_ROWS:-}" ]; then
+  for f in "$WORK"/s2-exec*.toml; do sed -i "s#^output  = \"same\"#batch_rows = $BATCH_ROWS\noutput  = \"same\"#" "$f"; done
+fi
 
 echo "variant,run,wall_s,cpu_s,rows"
 for ((r = 1; r <= RUNS; r++)); do

@@ -24,12 +24,16 @@
 //! need not line up (drop rows, split, buffer); tributary writes its input and reads its output
 //! concurrently, with a couple of batches of buffer between them, so a slow child slows the
 //! sources and memory stays bounded. The core's `Transform::push`/`flush` hooks exist for this.
+//! The one exception is opt-in: a child that reads only some `columns` answers each batch row
+//! for row, so that tributary can put the columns it did not send back (below).
 //!
 //! ## The protocol
 //!
 //! - **Framing.** Standard input carries one Arrow IPC *stream* (the streaming format, with the
 //!   `0xFFFFFFFF` continuation marker, as pyarrow ≥ 0.15 writes it): a schema message, one
 //!   record batch message per batch, then the end-of-stream marker (`0xFFFFFFFF 0x00000000`).
+//!   The sources' small batches (one per API page) are put together first: a batch for the
+//!   child holds `batch_rows` rows (default 8,192), or 8 MiB, or what is left at the end.
 //!   A transform's standard output must be one such stream too; a sink's standard output is
 //!   logged as text. Standard error is logged line by line with the component id
 //!   (`component=transforms.lang`), secrets masked.
@@ -179,8 +183,15 @@ impl TransformPlugin for ExecTransformPlugin {
             .filter(|(_, f)| output.field_with_name(f.name()).is_ok())
             .map(|(i, _)| i)
             .collect();
+        let sent_schema = Arc::new(
+            input
+                .schema
+                .project(&sent)
+                .map_err(|e| BuildError::at("columns", e.to_string()))?,
+        );
         Ok(Box::new(transform.row_for_row(RowForRow {
             sent,
+            sent_schema,
             kept,
             answer,
         })))
@@ -212,7 +223,9 @@ impl SinkPlugin for ExecSinkPlugin {
         let sink = ExecSink::new(spec, Arc::clone(&input.schema))
             .batch_rows(config::batch_rows(config.batch_rows)?);
         Ok(Box::new(match &config.columns {
-            Some(columns) => sink.columns(config::projection(columns, &input.schema)?),
+            Some(columns) => sink
+                .columns(config::projection(columns, &input.schema)?)
+                .map_err(|e| BuildError::at("columns", e.to_string()))?,
             None => sink,
         }))
     }

@@ -2,10 +2,13 @@
 //! stream is the commit.
 //!
 //! The child is started in `start` (not at build: `validate` must not run anything), receives
-//! each batch as `write` is called (a slow child makes `write` wait, which fills the sink's
-//! channel and pauses the sources), and sees the end-of-stream marker only in `finish`, which the
-//! runtime calls only once every other component succeeded. A run that fails anywhere drops the
-//! sink instead: the child is killed before its input closes, so it never sees a clean end.
+//! the batches as `write` is called, `batch_rows` at a time (a slow child makes `write` wait,
+//! which fills the sink's channel and pauses the sources), and sees the rest and the
+//! end-of-stream marker only in `finish`, which the runtime calls only once every other
+//! component succeeded. A run that fails anywhere drops the sink instead: the child is killed
+//! before its input closes, so it never sees a clean end.
+
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -17,7 +20,7 @@ use tributary_core::plugin::{RunContext, Sink, SinkReport};
 use crate::child::Child;
 use crate::config::ProcessSpec;
 use crate::protocol::Encoder;
-use crate::staging::{Staged, concat};
+use crate::staging::Staged;
 use crate::transform::metadata;
 
 /// A running (or, before `start`, configured) `exec` sink.
@@ -27,8 +30,9 @@ pub struct ExecSink {
     child: Option<Child>,
     /// `None` once the end-of-stream marker is encoded.
     encoder: Option<Encoder>,
-    /// `columns`: the input columns the child gets (`None`: all).
+    /// `columns`: the input columns the child gets (`None`: all), and their schema.
     sent: Option<Vec<usize>>,
+    sent_schema: SchemaRef,
     /// Batches not yet sent, and how many rows make one batch for the child.
     staged: Staged,
     batch_rows: usize,
@@ -42,10 +46,11 @@ impl ExecSink {
     pub fn new(spec: ProcessSpec, schema: SchemaRef) -> Self {
         Self {
             spec,
-            schema,
+            schema: Arc::clone(&schema),
             child: None,
             encoder: None,
             sent: None,
+            sent_schema: Arc::clone(&schema),
             staged: Staged::default(),
             batch_rows: crate::config::DEFAULT_BATCH_ROWS,
             dry_run: false,
@@ -70,23 +75,16 @@ impl ExecSink {
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(RunError::msg("the exec sink was not started"));
         };
-        let batch = match &self.sent {
-            Some(sent) => concat(
-                &group
-                    .iter()
-                    .map(|b| b.project(sent))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )?,
-            None => concat(&group)?,
-        };
-        Ok(Some(encoder.encode(&batch)?))
+        Ok(Some(encoder.encode(
+            &group.concat(&self.sent_schema, self.sent.as_deref())?,
+        )?))
     }
 
     /// Sends the child only these input columns, in this order (`columns`).
-    #[must_use]
-    pub fn columns(mut self, sent: Vec<usize>) -> Self {
+    pub fn columns(mut self, sent: Vec<usize>) -> Result<Self, arrow::error::ArrowError> {
+        self.sent_schema = Arc::new(self.schema.project(&sent)?);
         self.sent = Some(sent);
-        self
+        Ok(self)
     }
 
     /// Writes `bytes` to the child; `Ok(false)` if the run was cancelled meanwhile.
@@ -115,11 +113,7 @@ impl Sink for ExecSink {
             }
             let mut child = Child::spawn(&self.spec, Kind::Sink, ctx)?;
             child.log_stdout(self.spec.secrets.clone());
-            let schema = match &self.sent {
-                Some(sent) => self.schema.project(sent)?,
-                None => self.schema.as_ref().clone(),
-            };
-            let encoder = Encoder::new(&schema, &metadata(ctx, Kind::Sink))?;
+            let encoder = Encoder::new(&self.sent_schema, &metadata(ctx, Kind::Sink))?;
             self.child = Some(child);
             self.encoder = Some(encoder);
             Ok(())

@@ -1,60 +1,92 @@
 //! [`Staged`]: the small batches of the sources (one per API page) put together into one batch
-//! for the child. A child pays for every batch it reads — a turn of its loop, a few reads and
-//! writes, in Python a few dozen microseconds — so 256 batches of 100 rows cost it far more than
-//! 4 of 6,400.
+//! for the child. Every batch costs the child a turn of its loop and a few reads and writes, and
+//! both processes a wake-up or two; a group of 8,192 rows pays that once instead of 80 times.
 
-use arrow::record_batch::RecordBatch;
-
-/// Input batches held back until they make one batch for the child (`batch_rows`): a child pays
-/// for every batch (a Python loop turn, a few reads and writes), and the sources emit one small
-/// batch per API page.
-#[derive(Default)]
-pub struct Staged {
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    bytes: usize,
-}
+use arrow::array::ArrayRef;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 /// Input bytes past which the staged batches go to the child whatever their row count (bounds
 /// what staging holds for wide rows).
 pub const MAX_STAGED_BYTES: usize = 8 << 20;
 
+/// Input batches held back until they make one batch for the child (`batch_rows`).
+#[derive(Default)]
+pub struct Staged {
+    group: Group,
+    rows: usize,
+}
+
+/// Input batches that go to the child as one batch, in order, and their size in memory.
+#[derive(Default)]
+pub struct Group {
+    /// The batches (clones: their buffers are shared, not copied).
+    pub batches: Vec<RecordBatch>,
+    /// Their size in memory, added up once as they came.
+    pub bytes: usize,
+}
+
 impl Staged {
-    /// Holds `batch` (a clone: its buffers are shared, not copied).
+    /// Holds `batch`.
     pub fn add(&mut self, batch: &RecordBatch) {
         self.rows += batch.num_rows();
-        self.bytes += batch.get_array_memory_size();
-        self.batches.push(batch.clone());
+        self.group.bytes += batch.get_array_memory_size();
+        self.group.batches.push(batch.clone());
     }
 
     /// Whether the staged batches should go: `batch_rows` rows, or [`MAX_STAGED_BYTES`].
     pub fn full(&self, batch_rows: usize) -> bool {
-        self.rows >= batch_rows || self.bytes >= MAX_STAGED_BYTES
+        self.rows >= batch_rows || self.group.bytes >= MAX_STAGED_BYTES
     }
 
     /// Whether nothing is staged.
     pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
+        self.group.batches.is_empty()
     }
 
-    /// The staged batches, in order; nothing is staged after.
-    pub fn take(&mut self) -> Vec<RecordBatch> {
+    /// The staged batches; nothing is staged after.
+    pub fn take(&mut self) -> Group {
         self.rows = 0;
-        self.bytes = 0;
-        std::mem::take(&mut self.batches)
+        std::mem::take(&mut self.group)
     }
 }
 
-/// One batch of `batches` (all of one schema; copied only when there are several).
-pub fn concat(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    match batches {
-        [one] => Ok(one.clone()),
-        _ => {
-            let schema = batches
-                .first()
-                .map(RecordBatch::schema)
-                .ok_or_else(|| arrow::error::ArrowError::InvalidArgumentError("no batch".into()))?;
-            arrow::compute::concat_batches(&schema, batches)
-        }
+impl Group {
+    /// Rows in the group.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// One batch of `schema` made of the columns at `indices` (`None`: all) of every batch, in
+    /// order. A column is copied only when the group has several batches; no schema is built
+    /// per batch.
+    pub fn concat(
+        &self,
+        schema: &SchemaRef,
+        indices: Option<&[usize]>,
+    ) -> Result<RecordBatch, ArrowError> {
+        let width = self.batches.first().map_or(0, RecordBatch::num_columns);
+        let all: Vec<usize>;
+        let indices = match indices {
+            Some(i) => i,
+            None => {
+                all = (0..width).collect();
+                &all
+            }
+        };
+        let columns = indices
+            .iter()
+            .map(|&i| match self.batches.as_slice() {
+                [one] => Ok(one.column(i).clone()),
+                many => {
+                    let parts: Vec<&dyn arrow::array::Array> =
+                        many.iter().map(|b| b.column(i).as_ref()).collect();
+                    arrow::compute::concat(&parts)
+                }
+            })
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows()));
+        RecordBatch::try_new_with_options(schema.clone(), columns, &options)
     }
 }

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use futures::future::BoxFuture;
@@ -28,7 +28,7 @@ use tributary_core::plugin::{RunContext, Transform};
 use crate::child::{Child, Output};
 use crate::config::{KEEP, ProcessSpec};
 use crate::protocol::{self, Decoder, Encoder};
-use crate::staging::{Staged, concat};
+use crate::staging::{Group, Staged};
 
 /// Output batches decoded ahead of `push`/`flush` (the backpressure buffer between the child's
 /// standard output and the pipeline).
@@ -69,6 +69,8 @@ enum State {
 pub struct RowForRow {
     /// Input columns sent to the child, in the order of `columns`.
     pub sent: Vec<usize>,
+    /// Their schema (the input's, projected).
+    pub sent_schema: SchemaRef,
     /// Input columns in the output (all but `output.drop`), in the input's order.
     pub kept: Vec<usize>,
     /// What the child answers for each batch: the added columns (a `keep` column may follow).
@@ -82,7 +84,8 @@ struct Io {
     output: Output,
     /// Output that arrived while the end-of-stream marker was being written.
     pending: VecDeque<RecordBatch>,
-    /// The output schema (the batches this transform emits).
+    /// The input and output schemas (the batches this transform takes and emits).
+    input: SchemaRef,
     schema: SchemaRef,
     /// Input batches not yet sent, and how many rows make a batch for the child.
     staged: Staged,
@@ -122,10 +125,7 @@ impl ExecTransform {
         let mut child = Child::spawn(&self.spec, Kind::Transform, ctx)?;
         let meta = metadata(ctx, Kind::Transform);
         let (encoder, decoder_schema) = match &self.aligned {
-            Some(a) => (
-                Encoder::new(&self.input.project(&a.sent)?, &meta)?,
-                a.answer.clone(),
-            ),
+            Some(a) => (Encoder::new(&a.sent_schema, &meta)?, a.answer.clone()),
             None => (Encoder::new(&self.input, &meta)?, self.output.clone()),
         };
         let (tx, output) = mpsc::channel(OUTPUT_BUFFER);
@@ -143,6 +143,7 @@ impl ExecTransform {
             encoder: Some(encoder),
             output,
             pending: VecDeque::new(),
+            input: self.input.clone(),
             schema: self.output.clone(),
             staged: Staged::default(),
             batch_rows: self.batch_rows,
@@ -234,16 +235,13 @@ impl Io {
         };
         let bytes = match &mut self.aligned {
             Some(aligned) => {
-                let sent = group
-                    .iter()
-                    .map(|b| b.project(&aligned.spec.sent))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let bytes = encoder.encode(&concat(&sent)?)?;
+                let spec = &aligned.spec;
+                let bytes = encoder.encode(&group.concat(&spec.sent_schema, Some(&spec.sent))?)?;
                 // Held before the write: the answer may come back while it is being written.
                 aligned.hold(group);
                 bytes
             }
-            None => encoder.encode(&concat(&group)?)?,
+            None => encoder.encode(&group.concat(&self.input, None)?)?,
         };
         let mut got = Vec::new();
         match self
@@ -400,17 +398,14 @@ impl Io {
 struct Unanswered {
     spec: Arc<RowForRow>,
     /// One entry per batch sent to the child: the input batches it was made of, oldest first.
-    unanswered: VecDeque<Vec<RecordBatch>>,
+    unanswered: VecDeque<Group>,
     /// Their size in memory.
     size: usize,
 }
 
 impl Unanswered {
-    fn hold(&mut self, group: Vec<RecordBatch>) {
-        self.size += group
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum::<usize>();
+    fn hold(&mut self, group: Group) {
+        self.size += group.bytes;
         self.unanswered.push_back(group);
     }
 
@@ -426,13 +421,8 @@ impl Unanswered {
         let Some(group) = self.unanswered.pop_front() else {
             return Err("wrote an answer for a batch it was not sent; with `columns`, the child writes exactly one answer per batch it reads".to_owned());
         };
-        self.size = self.size.saturating_sub(
-            group
-                .iter()
-                .map(RecordBatch::get_array_memory_size)
-                .sum::<usize>(),
-        );
-        let rows: usize = group.iter().map(RecordBatch::num_rows).sum();
+        self.size = self.size.saturating_sub(group.bytes);
+        let rows = group.rows();
         if answer.num_rows() != rows {
             return Err(format!(
                 "answered a batch of {rows} rows with {} rows; with `columns`, the child answers each batch row for row (use a `{KEEP}` column to drop rows)",
@@ -441,15 +431,18 @@ impl Unanswered {
         }
         let added = self.spec.answer.fields().len();
         let keep = match answer.columns().get(added) {
-            Some(keep) => Some(
-                keep.as_boolean_opt()
-                    .ok_or_else(|| format!("sent a `{KEEP}` column that is not bool"))?,
-            ),
+            Some(keep) => {
+                let keep = keep
+                    .as_boolean_opt()
+                    .ok_or_else(|| format!("sent a `{KEEP}` column that is not bool"))?;
+                // All kept: nothing to filter (the common answer of a step that adds columns).
+                (keep.null_count() > 0 || keep.true_count() < keep.len()).then_some(keep)
+            }
             None => None,
         };
-        let mut out = Vec::with_capacity(group.len());
+        let mut out = Vec::with_capacity(group.batches.len());
         let mut offset = 0;
-        for input in group {
+        for input in group.batches {
             let n = input.num_rows();
             let columns: Vec<ArrayRef> = self
                 .spec

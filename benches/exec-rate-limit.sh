@@ -6,7 +6,6 @@
 # separate process, not counted). Variants:
 #   plain            no exec step
 #   exec             tests/exec/passthrough.py: whole rows back and forth, the plainest script
-#   exec-buffered    tests/exec/passthrough_buffered.py: the same through a buffered output stream
 #   exec-columns     tests/exec/keep_all.py with columns = ["id"]: row for row, only `id` crosses
 #
 #   TRIBUTARY_BIN=path/to/release/tributary RUNS=3 benches/exec-rate-limit.sh
@@ -34,7 +33,6 @@ for p in s2-rate-limited s2-exec; do
   if [ -n "${NO_MESSAGES:-}" ]; then grep -v '^messages ' "benches/pipelines/$p.toml"; else cat "benches/pipelines/$p.toml"; fi \
     | sed 's#"../../tests/exec/#"'"$ROOT"'/tests/exec/#' > "$WORK/$p.toml"
 done
-sed 's#passthrough.py#passthrough_buffered.py#' "$WORK/s2-exec.toml" > "$WORK/s2-exec-buffered.toml"
 sed -e 's#passthrough.py#keep_all.py#' -e 's#^output  = "same"#columns = ["id"]\noutput  = "same"#' \
   "$WORK/s2-exec.toml" > "$WORK/s2-exec-columns.toml"
 grep -q '^columns = \["id"\]' "$WORK/s2-exec-columns.toml"
@@ -44,7 +42,7 @@ fi
 
 echo "variant,run,wall_s,cpu_s,rows"
 for ((r = 1; r <= RUNS; r++)); do
-  for variant in ${VARIANTS:-plain exec exec-buffered exec-columns}; do
+  for variant in ${VARIANTS:-plain exec exec-columns}; do
     pipeline=$WORK/s2-$variant.toml
     [ "$variant" = plain ] && pipeline=$WORK/s2-rate-limited.toml
     export BENCH_OUT=$WORK/out-$variant-$r

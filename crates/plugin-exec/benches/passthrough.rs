@@ -1,8 +1,7 @@
 //! Rows per second through Python children that keep every row versus the in-process `filter`
-//! on the same canonical batches. Three children: `passthrough.py` (whole rows, the plainest
-//! script), `passthrough_buffered.py` (whole rows through a buffered output stream, as the docs
-//! advise) and `keep_all.py` with `columns = ["id"]` (row for row: only `id` crosses, the answer
-//! is a `keep` column).
+//! on the same canonical batches. Two children: `passthrough.py` (whole rows back and forth) and
+//! `keep_all.py` with `columns = ["id"]` (row for row: only `id` crosses, the answer is a `keep`
+//! column).
 //!
 //! `taskset -c 0 cargo bench -p plugin-exec --bench passthrough` (one core for tributary *and*
 //! the child: the exec cost as a pipeline pays it). Python: `$TRIBUTARY_PYTHON` or the venv.
@@ -74,13 +73,12 @@ fn main() {
     let scripts = tributary_testkit::workspace_root().join("tests/exec");
     let children = [
         ("passthrough.py", ""),
-        ("passthrough_buffered.py", ""),
         ("keep_all.py", "columns = [\"id\"]"),
     ];
     println!(
-        "| batch | rows | bytes/row (IPC) | passthrough.py rows/s | passthrough_buffered.py rows/s | keep_all.py, columns = [\"id\"] rows/s | filter rows/s |"
+        "| batch | rows | bytes/row (IPC) | passthrough.py rows/s | keep_all.py, columns = [\"id\"] rows/s | filter rows/s |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (name, messages) in [("threads, no messages", 0), ("threads + 20 messages", 20)] {
         let batch = batches::canonical_in_runs(BATCH, messages, 25);
         let n = if messages > 0 { n / 10 } else { n };

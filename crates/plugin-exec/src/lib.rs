@@ -81,9 +81,7 @@
 //!
 //! reader = pa.ipc.open_stream(sys.stdin.buffer)
 //! schema = reader.schema.append(pa.field("lang", pa.string()))
-//! # Buffered: pyarrow writes each Arrow buffer of a batch as its own Python `write` call.
-//! stdout = pa.output_stream(sys.stdout.buffer, buffer_size=1 << 20)
-//! with pa.ipc.new_stream(stdout, schema) as out:
+//! with pa.ipc.new_stream(sys.stdout.buffer, schema) as out:
 //!     for batch in reader:
 //!         batch = batch.filter(pc.is_valid(batch["snippet"]))
 //!         langs = pa.array([lang(s) for s in batch["snippet"].to_pylist()], pa.string())

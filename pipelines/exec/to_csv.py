@@ -1,4 +1,5 @@
-# An `exec` sink (see pipelines/exec-python.toml): writes id, platform and lang to $OUT_CSV.
+# An `exec` sink (see pipelines/exec-python.toml): writes the columns it gets (`columns = ["id",
+# "platform", "lang"]` in the pipeline: only those cross the pipe) to $OUT_CSV.
 # The file appears only once the whole stream was read (written under a temporary name, renamed
 # at the end), and not at all if tributary died meanwhile.
 import os
@@ -11,10 +12,9 @@ target = os.environ["OUT_CSV"]
 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
 tmp = f"{target}.{os.getpid()}.tmp"
 reader = pa.ipc.open_stream(sys.stdin.buffer)
-columns = ["id", "platform", "lang"]
-with csv.CSVWriter(tmp, pa.schema([reader.schema.field(c) for c in columns])) as writer:
+with csv.CSVWriter(tmp, reader.schema) as writer:
     for batch in reader:
-        writer.write_batch(batch.select(columns))
+        writer.write_batch(batch)
 if os.getppid() != int(os.environ["TRIBUTARY_PID"]):
     sys.exit("tributary is gone: not committing")
 os.replace(tmp, target)

@@ -634,3 +634,50 @@ fn a_dry_run_runs_exec_transforms_but_not_exec_sinks() {
         "the sink's child was not started"
     );
 }
+
+/// `pipelines/exec-python.toml` as a user runs it: `python3` with pyarrow on PATH, the example's
+/// own scripts, the CSV at the end. The transform reads only `snippet` and the sink gets only
+/// the three columns it writes.
+#[test]
+fn the_exec_python_example_runs_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(pipelines.join("exec")).unwrap();
+    for name in ["exec-python.toml", "exec/detect_lang.py", "exec/to_csv.py"] {
+        std::fs::copy(root().join("pipelines").join(name), pipelines.join(name)).unwrap();
+    }
+    let python_dir = tributary_testkit::python().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        python_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, _, stderr) = run(tributary().current_dir(dir.path()).env("PATH", path).args([
+        "run",
+        "pipelines/exec-python.toml",
+        "--report",
+        "report.json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("out/exec-python/threads.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(r#""id","platform","lang""#));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r.ends_with(r#","en""#) || r.ends_with(r#","fr""#)),
+        "{csv}"
+    );
+    // Threads without a snippet are dropped by the transform's `keep`: as many rows as the
+    // source read threads with one.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let read = report["sources"][0]["rows"].as_u64().unwrap();
+    assert!(
+        rows.len() as u64 <= read && rows.len() > 0,
+        "{} of {read}",
+        rows.len()
+    );
+}

@@ -676,7 +676,7 @@ fn the_exec_python_example_runs_as_documented() {
             .unwrap();
     let read = report["sources"][0]["rows"].as_u64().unwrap();
     assert!(
-        rows.len() as u64 <= read && rows.len() > 0,
+        rows.len() as u64 <= read && !rows.is_empty(),
         "{} of {read}",
         rows.len()
     );

@@ -63,6 +63,16 @@ enum State {
     Failed,
 }
 
+/// What [`Io::next_output`] got.
+enum Next {
+    /// Output batches (none when an answer dropped every row).
+    Output(Vec<RecordBatch>),
+    /// The child ended its output stream.
+    Ended,
+    /// The run was cancelled.
+    Cancelled,
+}
+
 /// How a child that reads only some columns (`columns`) is fed and how its answers become
 /// output rows.
 #[derive(Debug, Clone)]
@@ -268,21 +278,15 @@ impl Io {
             && aligned.size > MAX_UNANSWERED_BYTES
         {
             let (batches, mb) = (aligned.unanswered.len(), aligned.size >> 20);
-            let timeout = self.child.timeout;
-            let next = tokio::select! {
-                next = self.output.recv() => next,
-                () = tokio::time::sleep(timeout) => {
-                    return Err(self.child.failure(&format!(
-                        "left {batches} batches ({mb} MiB) unanswered for {} s (`timeout_secs`), so it was killed; with `columns`, answer each batch before reading the next (flush standard output after each answer)",
-                        timeout.as_secs()
-                    )).await);
-                }
-                () = self.child.cancel.cancelled() => return Ok(out),
+            let stalled = |secs| {
+                format!(
+                    "left {batches} batches ({mb} MiB) unanswered for {secs} s (`timeout_secs`), so it was killed; with `columns`, answer each batch before reading the next (flush standard output after each answer)"
+                )
             };
-            match next {
-                Some(Ok(answer)) => out.extend(self.take(answer).await?),
-                Some(Err(e)) => return Err(self.child.failure(&e.to_string()).await),
-                None => {
+            match self.next_output(stalled).await? {
+                Next::Output(batches) => out.extend(batches),
+                Next::Cancelled => return Ok(out),
+                Next::Ended => {
                     return Err(self
                         .child
                         .failure(&format!(
@@ -293,6 +297,25 @@ impl Io {
             }
         }
         Ok(out)
+    }
+
+    /// The child's next output batch (as [`Io::take`] makes it), the end of its stream, or the
+    /// run's cancellation; when nothing comes within `timeout_secs` the child is killed and the
+    /// error says what it failed to do (`stalled`, given the seconds).
+    async fn next_output(&mut self, stalled: impl FnOnce(u64) -> String) -> Result<Next, RunError> {
+        let timeout = self.child.timeout;
+        let next = tokio::select! {
+            next = self.output.recv() => next,
+            () = tokio::time::sleep(timeout) => {
+                return Err(self.child.failure(&stalled(timeout.as_secs())).await);
+            }
+            () = self.child.cancel.cancelled() => return Ok(Next::Cancelled),
+        };
+        match next {
+            Some(Ok(got)) => Ok(Next::Output(self.take(got).await?)),
+            Some(Err(e)) => Err(self.child.failure(&e.to_string()).await),
+            None => Ok(Next::Ended),
+        }
     }
 
     async fn take_all(&mut self, got: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, RunError> {
@@ -342,25 +365,16 @@ impl Io {
             if let Some(batch) = self.pending.pop_front() {
                 return Ok(Some(batch));
             }
-            let timeout = self.child.timeout;
-            let next = tokio::select! {
-                next = self.output.recv() => next,
-                () = tokio::time::sleep(timeout) => {
-                    return Err(self.child.failure(&format!(
-                        "wrote no output for {} s (`timeout_secs`) after its input ended, so it was killed",
-                        timeout.as_secs()
-                    )).await);
-                }
-                () = self.child.cancel.cancelled() => return Ok(None),
+            let stalled = |secs| {
+                format!(
+                    "wrote no output for {secs} s (`timeout_secs`) after its input ended, so it was killed"
+                )
             };
-            match next {
+            match self.next_output(stalled).await? {
                 // Row for row, an answer may drop every row of its batches: then wait on.
-                Some(Ok(got)) => {
-                    let out = self.take(got).await?;
-                    self.pending.extend(out);
-                }
-                Some(Err(e)) => return Err(self.child.failure(&e.to_string()).await),
-                None => return self.end(timeout).await,
+                Next::Output(batches) => self.pending.extend(batches),
+                Next::Cancelled => return Ok(None),
+                Next::Ended => return self.end(self.child.timeout).await,
             }
         }
     }

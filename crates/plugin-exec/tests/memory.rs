@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use plugin_exec::{ExecTransformConfig, ExecTransformPlugin};
-use tributary_core::plugin::{BuildContext, BuildInput, RunContext, TransformPlugin};
+use tributary_core::plugin::{BuildContext, BuildInput, RunContext, Transform, TransformPlugin};
 
 const ROWS: usize = 1_000_000;
 const BATCH: usize = 8192;
@@ -42,30 +42,38 @@ fn batch(start: usize, len: usize) -> RecordBatch {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_stays_flat_over_1m_rows_through_a_pass_through_child() {
+/// An exec transform running `tests/exec/<script>` (config lines `extra`) on `schema`, started.
+async fn started(script: &str, extra: &str, schema: &SchemaRef) -> Box<dyn Transform> {
     let python = tributary_testkit::python();
-    let script = tributary_testkit::workspace_root().join("tests/exec/passthrough.py");
+    let script = tributary_testkit::workspace_root()
+        .join("tests/exec")
+        .join(script);
     let config: ExecTransformConfig = toml::from_str(&format!(
-        "command = [{:?}, {:?}]",
+        "command = [{:?}, {:?}]\n{extra}",
         python.display().to_string(),
         script.display().to_string()
     ))
     .unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, true),
-        Field::new("text", DataType::Utf8, true),
-    ]));
     let input = BuildInput {
         schema: schema.clone(),
         domains: Vec::new(),
     };
     let transform =
-        ExecTransformPlugin::build(config, &input, &BuildContext::transform("t", "pass")).unwrap();
+        ExecTransformPlugin::build(config, &input, &BuildContext::transform("t", "exec")).unwrap();
     transform
-        .start(&RunContext::for_test("pass"))
+        .start(&RunContext::for_test("exec"))
         .await
         .unwrap();
+    transform
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_over_1m_rows_through_a_pass_through_child() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("text", DataType::Utf8, true),
+    ]));
+    let transform = started("passthrough.py", "", &schema).await;
 
     let (mut sent, mut received, mut expected_sum, mut sum) = (0usize, 0usize, 0i64, 0i64);
     let mut peak_at_100k = 0;
@@ -106,25 +114,12 @@ async fn memory_stays_flat_over_1m_rows_through_a_pass_through_child() {
 /// bound, and the stalled child fails the run after `timeout_secs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_for_row_holds_at_most_the_unanswered_bound() {
-    let python = tributary_testkit::python();
-    let script = tributary_testkit::workspace_root().join("tests/exec/keep_all.py");
-    let config: ExecTransformConfig = toml::from_str(&format!(
-        "command = [{:?}, {:?}]\ncolumns = [\"id\"]\nenv = {{ MODE = \"hoard\" }}\ntimeout_secs = 2",
-        python.display().to_string(),
-        script.display().to_string()
-    ))
-    .unwrap();
-    let schema = batch(0, 1).schema();
-    let input = BuildInput {
-        schema,
-        domains: Vec::new(),
-    };
-    let transform =
-        ExecTransformPlugin::build(config, &input, &BuildContext::transform("t", "hoard")).unwrap();
-    transform
-        .start(&RunContext::for_test("hoard"))
-        .await
-        .unwrap();
+    let transform = started(
+        "keep_all.py",
+        "columns = [\"id\"]\nenv = { MODE = \"hoard\" }\ntimeout_secs = 2",
+        &batch(0, 1).schema(),
+    )
+    .await;
     let before = peak_rss_kib();
     let (mut sent, mut taken) = (0, 0);
     let one = batch(0, BATCH).get_array_memory_size();

@@ -269,6 +269,10 @@ impl Child {
                 }
             };
             tokio::select! {
+                // Cancellation first: once the run is cancelled nothing more may reach the
+                // child, least of all the end-of-stream marker a sink child commits on.
+                biased;
+                () = self.cancel.cancelled() => return Ok(false),
                 // `write` is cancel safe: when another branch wins, nothing was written.
                 n = stdin.write(&bytes[written..]) => match n {
                     Ok(0) => return Err(WriteError::Pipe(std::io::ErrorKind::WriteZero.into())),
@@ -288,7 +292,6 @@ impl Child {
                     None => output = None,
                 },
                 () = tokio::time::sleep_until(deadline) => return Err(WriteError::Stalled),
-                () = self.cancel.cancelled() => return Ok(false),
             }
         }
         Ok(true)
@@ -303,7 +306,7 @@ impl Child {
             }
             WriteError::Stalled => {
                 self.failure(&format!(
-                    "neither read input nor wrote output for {} s (`timeout_secs`), so it was killed",
+                    "neither read input nor wrote output for {} s (`timeout_secs`), so it was killed; a child that needs longer for a batch of `batch_rows` rows needs a larger `timeout_secs` or a smaller `batch_rows`",
                     self.timeout.as_secs()
                 ))
                 .await

@@ -63,7 +63,9 @@ pub struct ExecTransformConfig {
     pub cwd: Option<String>,
 
     /// Seconds the child may go without progress (reading input, writing output, exiting at the
-    /// end) before it is killed and the run fails. Default: 60.
+    /// end) before it is killed and the run fails. Default: 60. The child works a batch of up
+    /// to `batch_rows` rows at a time: a slow step (a remote call per row) needs a larger
+    /// timeout or a smaller `batch_rows`.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 
@@ -84,8 +86,9 @@ pub struct ExecTransformConfig {
     pub columns: Option<Vec<String>>,
     /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
     /// API page; they are put together first, since a child pays for every batch it reads (a
-    /// turn of its loop, a few reads and writes). A batch also goes once it holds 8 MiB, and at
-    /// the end of the input. `1` sends each batch as it comes.
+    /// turn of its loop, a few reads and writes). A batch also goes once its input rows take
+    /// 8 MiB in memory (whole rows, even with `columns`), and at the end of the input. `1`
+    /// sends each batch as it comes.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
 }
@@ -126,8 +129,9 @@ pub struct ExecSinkConfig {
     pub columns: Option<Vec<String>>,
     /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
     /// API page; they are put together first, since a child pays for every batch it reads (a
-    /// turn of its loop, a few reads and writes). A batch also goes once it holds 8 MiB, and at
-    /// the end of the input. `1` sends each batch as it comes.
+    /// turn of its loop, a few reads and writes). A batch also goes once its input rows take
+    /// 8 MiB in memory (whole rows, even with `columns`), and at the end of the input. `1`
+    /// sends each batch as it comes.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
 }
@@ -387,6 +391,14 @@ pub fn batch_rows(rows: usize) -> Result<usize, BuildError> {
 /// column and suggest the nearest input column.
 pub fn projection(columns: &[String], input: &Schema) -> Result<Vec<usize>, BuildError> {
     let names: Vec<&str> = input.fields().iter().map(|f| f.name().as_str()).collect();
+    if columns.is_empty() {
+        return Err(
+            BuildError::at("columns", "`columns` lists no column").with_help(format!(
+                "name the columns the child reads (input columns: `{}`), or leave `columns` out to send whole rows",
+                names.join("`, `")
+            )),
+        );
+    }
     let mut indices = Vec::with_capacity(columns.len());
     for (i, name) in columns.iter().enumerate() {
         let Some(index) = names.iter().position(|n| n == name) else {
@@ -406,6 +418,22 @@ pub fn projection(columns: &[String], input: &Schema) -> Result<Vec<usize>, Buil
         indices.push(index);
     }
     Ok(indices)
+}
+
+/// The input columns a row-for-row transform (`columns`) puts back in its output: all but
+/// `output.drop`, in the input's order (a dropped column added again comes from the answer).
+pub fn kept_columns(spec: &OutputSpec, input: &Schema) -> Vec<usize> {
+    let dropped: &[String] = match spec {
+        OutputSpec::Changes(changes) => &changes.drop,
+        OutputSpec::Same | OutputSpec::Fields(_) => &[],
+    };
+    input
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !dropped.contains(f.name()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// The name of the optional boolean column of a row-for-row answer (`columns`): which rows stay.
@@ -617,6 +645,34 @@ output = [{ name = "n", type = "int64" }, { name = "at", type = "Timestamp(ms, \
                 .unwrap();
         let e = output_schema(&c.output, &input()).unwrap_err();
         assert!(e.message.contains("unknown type `strng`"), "{e}");
+    }
+
+    #[test]
+    fn row_for_row_keeps_what_is_not_dropped_and_answers_what_is_added() {
+        // `snippet` replaced: the input's is dropped, the answer's takes its place at the end.
+        let c = transform(
+            r#"command = ["x"]
+columns = ["snippet"]
+output = { drop = ["snippet"], add = [{ name = "snippet", type = "utf8" }] }"#,
+        )
+        .unwrap();
+        assert_eq!(kept_columns(&c.output, &input()), vec![0]);
+        let answer = answer_schema(&c.output).unwrap();
+        assert_eq!(answer.fields().len(), 1);
+        let output = output_schema(&c.output, &input()).unwrap();
+        assert_eq!(
+            output.fields().len(),
+            kept_columns(&c.output, &input()).len() + answer.fields().len()
+        );
+        assert_eq!(projection(&["snippet".into()], &input()).unwrap(), vec![1]);
+        let e = projection(&[], &input()).unwrap_err();
+        assert!(e.message.contains("lists no column"), "{e}");
+        let e = projection(&["id".into(), "id".into()], &input()).unwrap_err();
+        assert!(e.message.contains("listed twice"), "{e}");
+        assert_eq!(
+            batch_rows(0).unwrap_err().key.as_deref(),
+            Some("batch_rows")
+        );
     }
 
     #[test]

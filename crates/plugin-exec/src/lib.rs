@@ -173,14 +173,7 @@ impl TransformPlugin for ExecTransformPlugin {
         };
         let sent = config::projection(columns, &input.schema)?;
         let answer = config::answer_schema(&config.output)?;
-        let kept = input
-            .schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| output.field_with_name(f.name()).is_ok())
-            .map(|(i, _)| i)
-            .collect();
+        let kept = config::kept_columns(&config.output, &input.schema);
         let sent_schema = Arc::new(
             input
                 .schema

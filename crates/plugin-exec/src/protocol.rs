@@ -149,7 +149,13 @@ impl<R: AsyncRead + Unpin> Decoder<R> {
                 if self.keep {
                     self.declared = with_keep(&self.declared, &schema)?;
                 }
-                check_schema(&self.declared, &schema).map_err(StreamError::Schema)?;
+                check_schema(&self.declared, &schema).map_err(|e| {
+                    StreamError::Schema(if self.keep {
+                        format!("{e}; with `columns`, the answer holds only the `output.add` columns, in order, then optionally `{KEEP}` (bool) last")
+                    } else {
+                        e
+                    })
+                })?;
                 self.checked = true;
             }
             if let Some(batch) = batch {

@@ -126,7 +126,9 @@ impl Sink for ExecSink {
             if self.dry_run {
                 return Ok(());
             }
-            self.staged.add(batch);
+            if batch.num_rows() > 0 {
+                self.staged.add(batch);
+            }
             if !self.staged.full(self.batch_rows) {
                 return Ok(());
             }

@@ -1,16 +1,17 @@
 //! [`ExecTransform`]: input batches to a child's standard input, its standard output back as
 //! batches.
 //!
-//! Data path: `push` encodes a batch and writes it to the child's pipe; a reader task decodes
-//! the child's output into a channel of [`OUTPUT_BUFFER`] batches; `push` returns what that
-//! channel holds once its batch is written (it also drains the channel *while* writing, or a
-//! child that writes before it reads on would deadlock against a full pipe). `flush` writes the
-//! end-of-stream marker and hands over the rest one batch per call. Memory therefore stays
-//! bounded by a few batches whatever the volume: a slow child fills its pipe, `push` waits, the
-//! source task waits, the source stops being polled.
+//! Data path: `push` stages a batch ([`Staged`]) and, once `batch_rows` rows are staged, encodes
+//! them as one batch and writes it to the child's pipe; a reader task decodes the child's output
+//! into a channel of [`OUTPUT_BUFFER`] batches; `push` returns what that channel holds (it also
+//! drains the channel *while* writing, or a child that writes before it reads on would deadlock
+//! against a full pipe). `flush` sends what is staged, writes the end-of-stream marker and hands
+//! over the rest one batch per call. Memory therefore stays bounded by the staged rows and a few
+//! batches whatever the volume: a slow child fills its pipe, `push` waits, the source task
+//! waits, the source stops being polled.
 //!
-//! Row for row (`columns`), `push` sends only the named columns and holds the whole batch until
-//! the child's answer comes back ([`merge`] puts the two together); past
+//! Row for row (`columns`), `push` sends only the named columns and holds the whole batches
+//! until the child's answer comes back (`Unanswered::answered` puts the two together); past
 //! [`MAX_UNANSWERED_BYTES`] held, `push` waits for answers, so memory stays bounded there too.
 
 use std::collections::VecDeque;
@@ -35,8 +36,8 @@ use crate::staging::{Group, Staged};
 pub const OUTPUT_BUFFER: usize = 2;
 
 /// With `columns`: input bytes sent to the child and not yet answered beyond which `push` waits
-/// for answers (more than one batch is always allowed). Bounds the batches held to put the
-/// unsent columns back, whatever the child's pace.
+/// for answers, down to the batch just sent (which may be larger on its own). Bounds the batches
+/// held to put the unsent columns back, whatever the child's pace.
 pub const MAX_UNANSWERED_BYTES: usize = 64 << 20;
 
 /// A running `exec` transform.
@@ -219,7 +220,10 @@ impl Io {
                 "a batch arrived after the end of the exec stream",
             ));
         }
-        self.staged.add(batch);
+        // An empty batch has nothing for the child (and row for row, nothing to answer).
+        if batch.num_rows() > 0 {
+            self.staged.add(batch);
+        }
         if !self.staged.full(self.batch_rows) {
             // Nothing to write yet: hand on what the child has already written.
             let mut got = Vec::new();
@@ -290,7 +294,7 @@ impl Io {
                     return Err(self
                         .child
                         .failure(&format!(
-                            "ended its output stream with {batches} batches unanswered"
+                            "ended its output stream with {batches} batches unanswered; with `columns`, the child writes one answer for every batch it reads, until its input ends"
                         ))
                         .await);
                 }

@@ -23,8 +23,10 @@ fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
 
-/// Default of `batch_rows`: rows put together into one batch for the child.
-pub const DEFAULT_BATCH_ROWS: usize = 8192;
+/// Default of `batch_rows`: rows put together into one batch for the child. Enough to make the
+/// per-batch cost small (10 page batches of 100 rows in one), small enough that a child doing a
+/// remote call per row still reports progress well within `timeout_secs`.
+pub const DEFAULT_BATCH_ROWS: usize = 1024;
 
 fn default_batch_rows() -> usize {
     DEFAULT_BATCH_ROWS
@@ -84,7 +86,7 @@ pub struct ExecTransformConfig {
     /// bytes a row instead of kilobytes. Needs `output = "same"` or `{ add, drop }`.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
-    /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
+    /// Rows sent to the child per batch (default 1,024). The sources emit one small batch per
     /// API page; they are put together first, since a child pays for every batch it reads (a
     /// turn of its loop, a few reads and writes). A batch also goes once its input rows take
     /// 8 MiB in memory (whole rows, even with `columns`), and at the end of the input. `1`
@@ -127,7 +129,7 @@ pub struct ExecSinkConfig {
     /// column, in the input's order). Only these cross the pipe.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
-    /// Rows sent to the child per batch (default 8,192). The sources emit one small batch per
+    /// Rows sent to the child per batch (default 1,024). The sources emit one small batch per
     /// API page; they are put together first, since a child pays for every batch it reads (a
     /// turn of its loop, a few reads and writes). A batch also goes once its input rows take
     /// 8 MiB in memory (whole rows, even with `columns`), and at the end of the input. `1`

@@ -33,7 +33,7 @@
 //!   `0xFFFFFFFF` continuation marker, as pyarrow ≥ 0.15 writes it): a schema message, one
 //!   record batch message per batch, then the end-of-stream marker (`0xFFFFFFFF 0x00000000`).
 //!   The sources' small batches (one per API page) are put together first: a batch for the
-//!   child holds `batch_rows` rows (default 8,192), or 8 MiB, or what is left at the end.
+//!   child holds `batch_rows` rows (default 1,024), or 8 MiB, or what is left at the end.
 //!   A transform's standard output must be one such stream too; a sink's standard output is
 //!   logged as text. Standard error is logged line by line with the component id
 //!   (`component=transforms.lang`), secrets masked.

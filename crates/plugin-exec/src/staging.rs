@@ -1,6 +1,6 @@
 //! [`Staged`]: the small batches of the sources (one per API page) put together into one batch
 //! for the child. Every batch costs the child a turn of its loop and a few reads and writes, and
-//! both processes a wake-up or two; a group of 8,192 rows pays that once instead of 80 times.
+//! both processes a wake-up or two; a group of 1,024 rows pays that once instead of 10 times.
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;

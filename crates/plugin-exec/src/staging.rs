@@ -15,7 +15,6 @@ pub const MAX_STAGED_BYTES: usize = 8 << 20;
 #[derive(Default)]
 pub struct Staged {
     group: Group,
-    rows: usize,
 }
 
 /// Input batches that go to the child as one batch, in order, and their size in memory.
@@ -23,21 +22,23 @@ pub struct Staged {
 pub struct Group {
     /// The batches (clones: their buffers are shared, not copied).
     pub batches: Vec<RecordBatch>,
-    /// Their size in memory, added up once as they came.
+    /// Their rows, added up as they came.
+    pub rows: usize,
+    /// Their size in memory, added up as they came.
     pub bytes: usize,
 }
 
 impl Staged {
     /// Holds `batch`.
     pub fn add(&mut self, batch: &RecordBatch) {
-        self.rows += batch.num_rows();
+        self.group.rows += batch.num_rows();
         self.group.bytes += batch.get_array_memory_size();
         self.group.batches.push(batch.clone());
     }
 
     /// Whether the staged batches should go: `batch_rows` rows, or [`MAX_STAGED_BYTES`].
     pub fn full(&self, batch_rows: usize) -> bool {
-        self.rows >= batch_rows || self.group.bytes >= MAX_STAGED_BYTES
+        self.group.rows >= batch_rows || self.group.bytes >= MAX_STAGED_BYTES
     }
 
     /// Whether nothing is staged.
@@ -47,17 +48,11 @@ impl Staged {
 
     /// The staged batches; nothing is staged after.
     pub fn take(&mut self) -> Group {
-        self.rows = 0;
         std::mem::take(&mut self.group)
     }
 }
 
 impl Group {
-    /// Rows in the group.
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
     /// One batch of `schema` made of the columns at `indices` (`None`: all) of every batch, in
     /// order. A column is copied only when the group has several batches; no schema is built
     /// per batch.
@@ -86,7 +81,7 @@ impl Group {
                 }
             })
             .collect::<Result<Vec<ArrayRef>, _>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(self.rows()));
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         RecordBatch::try_new_with_options(schema.clone(), columns, &options)
     }
 }

@@ -226,16 +226,24 @@ impl Io {
         }
         if !self.staged.full(self.batch_rows) {
             // Nothing to write yet: hand on what the child has already written.
-            let mut got = Vec::new();
-            while let Ok(item) = self.output.try_recv() {
-                match item {
-                    Ok(batch) => got.push(batch),
-                    Err(e) => return Err(self.child.failure(&e.to_string()).await),
-                }
-            }
-            return self.take_all(got).await;
+            return self.ready(Vec::new()).await;
         }
         self.send().await
+    }
+
+    /// `got` and whatever else the child has written by now, as output batches.
+    async fn ready(&mut self, mut got: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, RunError> {
+        while let Ok(item) = self.output.try_recv() {
+            match item {
+                Ok(batch) => got.push(batch),
+                Err(e) => return Err(self.child.failure(&e.to_string()).await),
+            }
+        }
+        let mut out = Vec::with_capacity(got.len());
+        for batch in got {
+            out.extend(self.take(batch).await?);
+        }
+        Ok(out)
     }
 
     /// Writes the staged batches to the child as one batch; returns the output that came back
@@ -268,13 +276,7 @@ impl Io {
             Ok(false) => return Ok(Vec::new()),
             Err(e) => return Err(self.child.write_failure(e).await),
         }
-        while let Ok(item) = self.output.try_recv() {
-            match item {
-                Ok(batch) => got.push(batch),
-                Err(e) => return Err(self.child.failure(&e.to_string()).await),
-            }
-        }
-        let mut out = self.take_all(got).await?;
+        let mut out = self.ready(got).await?;
         // Row for row, the batches waiting for their answer are held here: past a bound, wait
         // for the child to catch up (that is the backpressure).
         while let Some(aligned) = &self.aligned
@@ -290,14 +292,7 @@ impl Io {
             match self.next_output(stalled).await? {
                 Next::Output(batches) => out.extend(batches),
                 Next::Cancelled => return Ok(out),
-                Next::Ended => {
-                    return Err(self
-                        .child
-                        .failure(&format!(
-                            "ended its output stream with {batches} batches unanswered; with `columns`, the child writes one answer for every batch it reads, until its input ends"
-                        ))
-                        .await);
-                }
+                Next::Ended => return Err(self.child.failure(&unanswered(batches)).await),
             }
         }
         Ok(out)
@@ -320,14 +315,6 @@ impl Io {
             Some(Err(e)) => Err(self.child.failure(&e.to_string()).await),
             None => Ok(Next::Ended),
         }
-    }
-
-    async fn take_all(&mut self, got: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, RunError> {
-        let mut out = Vec::with_capacity(got.len());
-        for batch in got {
-            out.extend(self.take(batch).await?);
-        }
-        Ok(out)
     }
 
     /// The output for a batch the child wrote: itself, or (row for row) the batches it answers,
@@ -362,7 +349,7 @@ impl Io {
                 Ok(false) => return Ok(None),
                 Err(e) => return Err(self.child.write_failure(e).await),
             }
-            let out = self.take_all(out).await?;
+            let out = self.ready(out).await?;
             self.pending.extend(out);
         }
         loop {
@@ -378,25 +365,21 @@ impl Io {
                 // Row for row, an answer may drop every row of its batches: then wait on.
                 Next::Output(batches) => self.pending.extend(batches),
                 Next::Cancelled => return Ok(None),
-                Next::Ended => return self.end(self.child.timeout).await,
+                Next::Ended => return self.end().await,
             }
         }
     }
 
     /// The child ended its output stream: it must have answered every batch (row for row) and
     /// exit 0.
-    async fn end(&mut self, timeout: std::time::Duration) -> Result<Option<RecordBatch>, RunError> {
+    async fn end(&mut self) -> Result<Option<RecordBatch>, RunError> {
         if let Some(aligned) = &self.aligned
             && !aligned.unanswered.is_empty()
         {
-            let n = aligned.unanswered.len();
-            return Err(self
-                .child
-                .failure(&format!(
-                    "ended its output stream with {n} batch(es) unanswered; with `columns`, the child writes one answer for every batch it reads"
-                ))
-                .await);
+            let what = unanswered(aligned.unanswered.len());
+            return Err(self.child.failure(&what).await);
         }
+        let timeout = self.child.timeout;
         match self.child.exit_within(timeout).await {
             Some(Ok(())) => Ok(None),
             // `failure` reads the exit status, known by now, into the message.
@@ -410,6 +393,13 @@ impl Io {
                 .await),
         }
     }
+}
+
+/// What a row-for-row child that ended its output with `n` batches unanswered did wrong.
+fn unanswered(n: usize) -> String {
+    format!(
+        "ended its output stream with {n} batch(es) unanswered; with `columns`, the child writes one answer for every batch it reads, until its input ends"
+    )
 }
 
 /// Row for row: the batches sent and not yet answered.
@@ -440,7 +430,7 @@ impl Unanswered {
             return Err("wrote an answer for a batch it was not sent; with `columns`, the child writes exactly one answer per batch it reads".to_owned());
         };
         self.size = self.size.saturating_sub(group.bytes);
-        let rows = group.rows();
+        let rows = group.rows;
         if answer.num_rows() != rows {
             return Err(format!(
                 "answered a batch of {rows} rows with {} rows; with `columns`, the child answers each batch row for row (use a `{KEEP}` column to drop rows)",

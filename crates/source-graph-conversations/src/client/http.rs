@@ -63,6 +63,16 @@ pub(crate) struct BodyError {
     pub truncated: bool,
 }
 
+impl BodyError {
+    /// The attempt's failure, with any secret in the message masked.
+    fn into_failure(self, secrets: &[&str]) -> Failure {
+        Failure::Decode {
+            truncated: self.truncated,
+            message: scrub(&self.message, secrets),
+        }
+    }
+}
+
 impl From<serde_json::Error> for BodyError {
     fn from(e: serde_json::Error) -> Self {
         BodyError {
@@ -263,7 +273,11 @@ impl Inner {
             .bytes()
             .await
             .map_err(|e| Failure::Transport(render_reqwest(e, &secrets)))?;
-        let body = if gzipped { inflate(body).await? } else { body };
+        let body = if gzipped {
+            inflate(body).await.map_err(|e| e.into_failure(&secrets))?
+        } else {
+            body
+        };
         if !success || looks_like_error(&body) {
             if let Some(e) = ApiError::parse(status, &body, &secrets) {
                 return Err(Failure::Api(e));
@@ -275,25 +289,11 @@ impl Inner {
         // A list page is megabytes of JSON: decode it on the blocking pool, so the units' one
         // polling task keeps sending and other pages decode at the same time.
         let decoded = if body.len() >= BLOCKING_DECODE_BYTES {
-            // As many decodes at once as cores: more only adds decoded pages waiting in
-            // memory (and blocking threads, each with its allocator cache).
-            let _permit = DECODERS.acquire().await.map_err(|e| Failure::Decode {
-                truncated: false,
-                message: format!("the decoder pool is closed: {e}"),
-            })?;
-            tokio::task::spawn_blocking(move || decode(&body))
-                .await
-                .map_err(|e| Failure::Decode {
-                    truncated: false,
-                    message: format!("the decoding task failed: {e}"),
-                })?
+            on_pool(move || decode(&body)).await
         } else {
             decode(&body)
         };
-        decoded.map_err(|e| Failure::Decode {
-            truncated: e.truncated,
-            message: scrub(&e.message, &secrets),
-        })
+        decoded.map_err(|e| e.into_failure(&secrets))
     }
 
     /// Applies a response's usage headers. Page usage readings count only from successful
@@ -342,7 +342,7 @@ const MAX_INFLATED_BYTES: u64 = 1 << 30;
 
 /// A gzip body inflated (on the blocking pool when large). A stream cut short is a truncated
 /// body (retried), like a short plain body.
-async fn inflate(body: bytes::Bytes) -> Result<bytes::Bytes, Failure> {
+async fn inflate(body: bytes::Bytes) -> Result<bytes::Bytes, BodyError> {
     fn run(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
         use std::io::Read as _;
         let mut out = Vec::with_capacity(body.len().saturating_mul(6));
@@ -361,20 +361,29 @@ async fn inflate(body: bytes::Bytes) -> Result<bytes::Bytes, Failure> {
             }),
         }
     }
-    let inflated = if body.len() < BLOCKING_DECODE_BYTES / 8 {
+    if body.len() < BLOCKING_DECODE_BYTES / 8 {
         run(&body)
     } else {
-        tokio::task::spawn_blocking(move || run(&body))
-            .await
-            .map_err(|e| Failure::Decode {
-                truncated: false,
-                message: format!("the inflating task failed: {e}"),
-            })?
-    };
-    inflated.map_err(|e| Failure::Decode {
-        truncated: e.truncated,
-        message: e.message,
-    })
+        on_pool(move || run(&body)).await
+    }
+}
+
+/// Runs `work` (decoding or inflating a large body) on the blocking pool, as many at once as
+/// cores: more only adds decoded pages waiting in memory (and blocking threads, each with its
+/// allocator cache).
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BodyError> + Send + 'static,
+) -> Result<T, BodyError> {
+    let _permit = DECODERS.acquire().await.map_err(|e| BodyError {
+        truncated: false,
+        message: format!("the decoder pool is closed: {e}"),
+    })?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BodyError {
+            truncated: false,
+            message: format!("the decoding task failed: {e}"),
+        })?
 }
 
 /// The class of a failed attempt, or the unit's error when no retry can fix it: a body that

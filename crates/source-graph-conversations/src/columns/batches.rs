@@ -42,12 +42,20 @@ impl BatchPage {
         if keep.iter().all(|k| *k) {
             return Ok(());
         }
-        self.batch = filter_record_batch(&self.batch, &BooleanArray::from(keep.to_vec()))?;
+        self.batch = filter_rows(&self.batch, keep)?;
         let mut flags = keep.iter();
         self.times
             .retain(|_| flags.next().copied().unwrap_or(false));
         Ok(())
     }
+}
+
+/// The rows of `batch` marked in `keep` (one flag per row).
+fn filter_rows(
+    batch: &RecordBatch,
+    keep: &[bool],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    filter_record_batch(batch, &BooleanArray::from(keep.to_vec()))
 }
 
 impl GraphClient {
@@ -139,7 +147,7 @@ impl ListDecoder for Columnar {
         let batch = if kept == page.batch.num_rows() {
             page.batch
         } else {
-            filter_record_batch(&page.batch, &BooleanArray::from(keep.to_vec()))
+            filter_rows(&page.batch, keep)
                 .map_err(|e| format!("selecting the page's new threads: {e}"))?
         };
         if !more.is_empty() {

@@ -29,7 +29,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use tributary_core::canonical::{
-    conversations_schema, message_fields, participant_fields, participant_type,
+    col, conversations_schema, message_fields, participant_fields, participant_type,
 };
 
 use crate::client::{Folder, Message, Participant, Platform, Thread};
@@ -71,20 +71,20 @@ impl Columns {
         let has = |name: &str| fields.iter().any(|f| f == name);
         Columns {
             wanted: Wanted {
-                updated_time: has("updated_time"),
-                link: has("link"),
-                snippet: has("snippet"),
-                name: has("name"),
-                subject: has("subject"),
-                scoped_thread_key: has("scoped_thread_key"),
-                wallpaper: has("wallpaper"),
-                message_count: has("message_count"),
-                unread_count: has("unread_count"),
-                can_reply: has("can_reply"),
-                is_subscribed: has("is_subscribed"),
-                participants: has("participants"),
-                senders: has("senders"),
-                former_participants: has("former_participants"),
+                updated_time: has(col::UPDATED_TIME),
+                link: has(col::LINK),
+                snippet: has(col::SNIPPET),
+                name: has(col::NAME),
+                subject: has(col::SUBJECT),
+                scoped_thread_key: has(col::SCOPED_THREAD_KEY),
+                wallpaper: has(col::WALLPAPER),
+                message_count: has(col::MESSAGE_COUNT),
+                unread_count: has(col::UNREAD_COUNT),
+                can_reply: has(col::CAN_REPLY),
+                is_subscribed: has(col::IS_SUBSCRIBED),
+                participants: has(col::PARTICIPANTS),
+                senders: has(col::SENDERS),
+                former_participants: has(col::FORMER_PARTICIPANTS),
             },
             messages,
         }
@@ -94,9 +94,9 @@ impl Columns {
     /// `former_participants`) was asked for.
     pub(crate) fn list(&self, name: &str) -> bool {
         match name {
-            "participants" => self.wanted.participants,
-            "senders" => self.wanted.senders,
-            "former_participants" => self.wanted.former_participants,
+            col::PARTICIPANTS => self.wanted.participants,
+            col::SENDERS => self.wanted.senders,
+            col::FORMER_PARTICIPANTS => self.wanted.former_participants,
             _ => false,
         }
     }

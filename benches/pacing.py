@@ -23,14 +23,9 @@ Per cell: wall / bound, throttled calls / calls (the emulator's own count), CPU 
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import emulator
 
@@ -56,62 +51,18 @@ def start_emulator(new_bin, pages, model, lat, work):
 
 
 def pipeline(work, url, pages):
-    pages_file = os.path.join(work, "pages.txt")
-    with open(pages_file, "w") as f:
-        for i in range(1, pages + 1):
-            f.write(f"{104857600000000 + i}\n")
-    path = os.path.join(work, "p.toml")
-    with open(path, "w") as f:
-        f.write(f"""[pipeline]
-name = "bench-pacing"
-
-[sources.pages]
-type         = "graph_conversations"
-base_url     = "{url}"
-access_token = "demo-token"
-pages_file   = "{pages_file}"
-fields       = ["id", "updated_time", "snippet", "message_count", "unread_count", "participants"]
-
-[sinks.out]
+    return emulator.pipeline(work, "bench-pacing", url, pages, "", """[sinks.out]
 type   = "stdout"
 inputs = ["pages"]
 format = "ndjson"
 """)
-    return path
-
-
-def run_client(binary, pipeline_path, timeout):
-    start = time.monotonic()
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([binary, "-q", "run", pipeline_path],
-                            stdout=subprocess.DEVNULL, stderr=err)
-    killed = False
-    while True:
-        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - start > timeout:
-            proc.kill()
-            killed = True
-        time.sleep(0.05)
-    wall = time.monotonic() - start
-    err.seek(0)
-    text = err.read().decode(errors="replace")
-    code = os.waitstatus_to_exitcode(status)
-    r = {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
-         "exit": code, "stderr": text[-2000:]}
-    if killed:
-        r["note"] = f"killed after {timeout:.0f} s"
-    return r
 
 
 def emulator_stats(url):
-    with urllib.request.urlopen(url + "/__emulator/stats") as r:
-        s = json.load(r)
+    s = emulator.stats(url)
     calls = sum(p["requests"] for p in s["per_page"].values())
     throttled = sum(p["throttled"] for p in s["per_page"].values())
-    threads = s["threads_served"]
-    return calls, throttled, threads
+    return calls, throttled, s["threads_served"]
 
 
 def main():
@@ -140,7 +91,8 @@ def main():
                         with tempfile.TemporaryDirectory() as work:
                             emu, url = start_emulator(args.new, pages, model, lat, work)
                             try:
-                                r = run_client(binary, pipeline(work, url, pages), args.timeout)
+                                r = emulator.run_client(binary, pipeline(work, url, pages),
+                                                        args.timeout)
                                 r["calls"], r["throttled"], r["threads"] = emulator_stats(url)
                             finally:
                                 emu.terminate()

@@ -19,27 +19,20 @@ OLD_REV=${OLD_REV:-73bb8ff}
 WORK=${BENCH_WORK:-$ROOT/target/bench-pacing}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 mkdir -p "$WORK" benches/results
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     if [ -z "${OLD_BIN:-}" ]; then
-        rm -rf "$WORK/old-src"
-        git worktree prune
-        git worktree add --detach "$WORK/old-src" "$OLD_REV"
-        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary --manifest-path "$WORK/old-src/Cargo.toml"
-        cp "$TARGET/release/tributary" "$WORK/tributary-old"
-        git worktree remove --force "$WORK/old-src"
+        build_at "$OLD_REV" "$WORK/tributary-old"
     fi
     if [ -n "${NEW_REV:-}" ]; then
         # A committed revision, built apart from uncommitted work in this tree.
-        rm -rf "$WORK/new-src"
-        git worktree prune
-        git worktree add --detach "$WORK/new-src" "$NEW_REV"
-        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary --manifest-path "$WORK/new-src/Cargo.toml"
-        git worktree remove --force "$WORK/new-src"
+        build_at "$NEW_REV" "$WORK/tributary-new"
     else
         CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary
+        cp "$TARGET/release/tributary" "$WORK/tributary-new"
     fi
-    cp "$TARGET/release/tributary" "$WORK/tributary-new"
 fi
 [ -z "${BUILD_ONLY:-}" ] || exit 0
 OLD_BIN=${OLD_BIN:-$WORK/tributary-old}

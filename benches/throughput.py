@@ -24,9 +24,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import tempfile
-import time
 
 import emulator
 
@@ -47,58 +45,26 @@ def start_emulator(binary, pages, tpu, work):
 
 
 def pipeline(work, url, pages, gzip):
-    pages_file = os.path.join(work, "pages.txt")
-    with open(pages_file, "w") as f:
-        for i in range(1, pages + 1):
-            f.write(f"{104857600000000 + i}\n")
     gzip_line = "" if gzip is None else f"gzip = {'true' if gzip else 'false'}\n"
-    path = os.path.join(work, "p.toml")
-    with open(path, "w") as f:
-        f.write(f"""[pipeline]
-name = "bench-throughput"
-
-[sources.pages]
-type         = "graph_conversations"
-base_url     = "{url}"
-access_token = "demo-token"
-pages_file   = "{pages_file}"
-page_size    = 100
-requests_per_second_per_page = 0
-fields       = ["id", "updated_time", "snippet", "message_count", "unread_count", "participants"]
-{gzip_line}
-[sinks.lake]
+    return emulator.pipeline(
+        work, "bench-throughput", url, pages,
+        f"page_size    = 100\nrequests_per_second_per_page = 0\n{gzip_line}",
+        f"""[sinks.lake]
 type   = "parquet"
 inputs = ["pages"]
 path   = "{os.path.join(work, 'out')}"
 """)
-    return path
 
 
 def run_client(binary, pipeline_path, emu_pid, timeout):
     emu_before = proc_cpu(emu_pid)
-    start = time.monotonic()
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([binary, "-q", "run", pipeline_path],
-                            stdout=subprocess.DEVNULL, stderr=err)
-    while True:
-        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - start > timeout:
-            proc.kill()
-        time.sleep(0.02)
-    wall = time.monotonic() - start
-    err.seek(0)
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
-            "emu_cpu": proc_cpu(emu_pid) - emu_before,
-            "exit": os.waitstatus_to_exitcode(status),
-            "stderr": err.read().decode(errors="replace")[-2000:]}
+    r = emulator.run_client(binary, pipeline_path, timeout, poll=0.02)
+    r["emu_cpu"] = proc_cpu(emu_pid) - emu_before
+    return r
 
 
 def served(url):
-    import urllib.request
-    with urllib.request.urlopen(url + "/__emulator/stats") as r:
-        s = json.load(r)
+    s = emulator.stats(url)
     return s["threads_served"], s.get("gzipped_responses", 0)
 
 

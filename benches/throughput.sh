@@ -18,17 +18,12 @@ OLD_REV=${OLD_REV-3ad87d1}
 WORK=${BENCH_WORK:-$ROOT/target/bench-throughput}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 mkdir -p "$WORK" benches/results
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     if [ -n "$OLD_REV" ] && [ -z "${OLD_BIN:-}" ]; then
-        rm -rf "$WORK/old-src"
-        git worktree prune
-        git worktree add --detach "$WORK/old-src" "$OLD_REV"
-        CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary --manifest-path "$WORK/old-src/Cargo.toml"
-        cp "$TARGET/release/tributary" "$WORK/tributary-old"
-        git worktree remove --force "$WORK/old-src"
-        # The worktree's crates share this tree's artifact names: rebuild ours from scratch.
-        CARGO_TARGET_DIR=$TARGET cargo clean --release -p tributary -p source-graph-conversations
+        build_at "$OLD_REV" "$WORK/tributary-old"
     fi
     CARGO_TARGET_DIR=$TARGET cargo build --release -p tributary
     cp "$TARGET/release/tributary" "$WORK/tributary-new"
